@@ -1,0 +1,72 @@
+"""Finding and decoding image files: the one place that knows about formats and modes."""
+
+import logging
+import os
+from typing import List, Tuple
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+log = logging.getLogger(__name__)
+
+
+def is_image_file(path: str) -> bool:
+    return path.lower().endswith(IMG_EXTENSIONS)
+
+
+def find_images(folder: str, max_count: float = float("inf")) -> List[str]:
+    """Image files under `folder` (recursive), sorted by path so every run sees the same order."""
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        dirs.sort()
+        found.extend(os.path.join(root, name) for name in files if is_image_file(name) and not name.startswith("."))
+    found.sort()
+    return found[: int(min(max_count, len(found)))]
+
+
+def check_readable(paths: List[str]) -> Tuple[List[str], List[Tuple[str, str]]]:
+    """Split paths into those whose header opens and (path, reason) for the rest.
+
+    Only the header is read (cheap, so every file can be checked before training);
+    a truncated body is caught later, when the dataset decodes the file.
+    """
+    good, bad = [], []
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                img.size  # noqa: B018  (opening parses the header; size proves it parsed)
+            good.append(path)
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            bad.append((path, f"{type(exc).__name__}: {exc}"))
+    return good, bad
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit and 32-bit integer grayscale to 8-bit, keeping the full range (Pillow's convert clips)."""
+    array = np.asarray(img)
+    if array.dtype == np.uint8:
+        return img
+    array = array.astype(np.float64)
+    peak = 65535.0 if array.max() > 255 else 255.0
+    return Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+
+
+def load_image(path: str, channels: int) -> Image.Image:
+    """Decode `path` upright (EXIF orientation), transparency composited on white paper,
+    as mode 'L' for channels == 1 and 'RGB' otherwise. Raises OSError/ValueError on bad files."""
+    with Image.open(path) as img:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        img = _to_8bit(img)
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = img.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(paper, rgba)
+    if img.mode == "F":
+        img = Image.fromarray(np.clip(np.asarray(img), 0, 255).astype(np.uint8), mode="L")
+    return img.convert("L" if channels == 1 else "RGB")

@@ -1,0 +1,54 @@
+"""Epoch order and per-sample seeds as pure functions of (seed, epoch, position).
+
+Every sample carries its own seed, so random crops, flips and the random B partner depend
+only on where the sample falls in the run, not on worker processes or on whether the run
+was resumed. Resuming mid-epoch regenerates the epoch's order and skips what was done.
+"""
+
+from typing import Iterator, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+SampleKey = Tuple[int, int]  # (dataset index, sample seed)
+
+
+_ORDER, _SAMPLE = 0, 1  # tags keep the shuffle seed and the per-sample seeds apart
+
+
+def sample_seed(seed: int, epoch: int, position: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch, _SAMPLE, position]).generate_state(1)[0])
+
+
+def order_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch, _ORDER]).generate_state(1)[0])
+
+
+class EpochSampler(Sampler):
+    """Yields (index, sample_seed) for one epoch, starting at `start` (resume)."""
+
+    def __init__(self, length: int, seed: int, shuffle: bool) -> None:
+        self.length = length
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 1
+        self.start = 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch = epoch
+        self.start = start
+
+    def order(self) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.length)
+        generator = torch.Generator().manual_seed(order_seed(self.seed, self.epoch))
+        return torch.randperm(self.length, generator=generator)
+
+    def __iter__(self) -> Iterator[SampleKey]:
+        order = self.order().tolist()
+        for position in range(self.start, self.length):
+            yield order[position], sample_seed(self.seed, self.epoch, position)
+
+    def __len__(self) -> int:
+        return self.length - self.start

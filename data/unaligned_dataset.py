@@ -1,0 +1,76 @@
+"""Unpaired data: <dataroot>/<phase>A (B/W scans) and <dataroot>/<phase>B (color pages).
+
+An epoch walks max(len(A), len(B)) samples; each A image is paired with a random B image
+(or B in order with --serial_batches), so the model never relies on pairs existing.
+"""
+
+import logging
+import os
+from typing import Dict, List, Tuple, Union
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from data.image_folder import check_readable, find_images, load_image
+from data.transforms import preprocess, to_tensor
+from util.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def discover_domain(folder: str, max_count: float, flag_hint: str) -> List[str]:
+    """Readable image files in `folder`, or a UserError saying what is missing and what to do."""
+    if not os.path.isdir(folder):
+        raise UserError(f"{folder}: folder not found; {flag_hint}")
+    paths = find_images(folder)
+    if not paths:
+        raise UserError(f"{folder}: no images (png, jpg, jpeg, webp, bmp, tif, tiff) found; {flag_hint}")
+    good, bad = check_readable(paths)
+    for path, reason in bad:
+        log.warning("skipping unreadable image %s (%s)", path, reason)
+    if not good:
+        raise UserError(f"{folder}: none of its {len(paths)} image files can be read; check the files")
+    return good[: int(min(max_count, len(good)))]
+
+
+class UnalignedDataset(Dataset):
+    def __init__(self, paths_A: List[str], paths_B: List[str], channels_A: int, channels_B: int, preprocess_mode: str,
+                 load_size: int, crop_size: int, multiple: int, flip: bool, serial_batches: bool) -> None:
+        self.paths_A = paths_A
+        self.paths_B = paths_B
+        self.channels_A = channels_A
+        self.channels_B = channels_B
+        self.preprocess_mode = preprocess_mode
+        self.load_size = load_size
+        self.crop_size = crop_size
+        self.multiple = multiple
+        self.flip = flip
+        self.serial_batches = serial_batches
+        self._warned = set()
+
+    def __len__(self) -> int:
+        return max(len(self.paths_A), len(self.paths_B))
+
+    def _load(self, paths: List[str], index: int, channels: int, rng: np.random.Generator) -> Tuple[torch.Tensor, str]:
+        """Decode paths[index]; a file that fails to decode is replaced by the next good one, with a warning."""
+        for attempt in range(len(paths)):
+            path = paths[(index + attempt) % len(paths)]
+            try:
+                img = load_image(path, channels)
+            except (OSError, ValueError, SyntaxError) as exc:
+                if path not in self._warned:
+                    self._warned.add(path)
+                    log.warning("skipping corrupt image %s (%s: %s)", path, type(exc).__name__, exc)
+                continue
+            img = preprocess(img, self.preprocess_mode, self.load_size, self.crop_size, self.multiple, self.flip, rng)
+            return to_tensor(img), path
+        raise RuntimeError(f"no image in the folder of {paths[0]} can be decoded any more")
+
+    def __getitem__(self, key: Union[int, Tuple[int, int]]) -> Dict[str, object]:
+        index, seed = (key, key) if isinstance(key, int) else key
+        rng = np.random.default_rng(seed)
+        index_B = index % len(self.paths_B) if self.serial_batches else int(rng.integers(len(self.paths_B)))
+        A, path_A = self._load(self.paths_A, index % len(self.paths_A), self.channels_A, rng)
+        B, path_B = self._load(self.paths_B, index_B, self.channels_B, rng)
+        return {"A": A, "B": B, "A_paths": path_A, "B_paths": path_B}

@@ -1,0 +1,32 @@
+"""Model construction: `create_model` is the only place that reads the model flags."""
+
+import argparse
+
+import torch
+
+from models.cycle_gan import CycleGANModel
+from models.networks import define_D, define_G
+
+# Flags that change the shape of the networks: a checkpoint only fits flags that agree on these.
+ARCHITECTURE_KEYS = ("model", "netG", "netD", "ngf", "ndf", "n_layers_D", "norm", "input_nc", "output_nc",
+                     "upsampling", "no_dropout")
+
+
+def create_generator(opt: argparse.Namespace, input_nc: int, output_nc: int) -> torch.nn.Module:
+    return define_G(opt.netG, input_nc, output_nc, opt.ngf, norm=opt.norm, use_dropout=not opt.no_dropout,
+                    upsampling=opt.upsampling, init_type=opt.init_type, init_gain=opt.init_gain)
+
+
+def create_model(opt: argparse.Namespace, device: torch.device, seed: int) -> CycleGANModel:
+    """Build the four networks (initialised from torch's RNG, so seed it first) and the optimizers."""
+    if opt.model != "cycle_gan":
+        raise ValueError(f"unknown model {opt.model!r}; choose from cycle_gan")
+    G_A = create_generator(opt, opt.input_nc, opt.output_nc).to(device)
+    G_B = create_generator(opt, opt.output_nc, opt.input_nc).to(device)
+    D_A = define_D(opt.netD, opt.output_nc, opt.ndf, opt.n_layers_D, norm=opt.norm,
+                   init_type=opt.init_type, init_gain=opt.init_gain).to(device)
+    D_B = define_D(opt.netD, opt.input_nc, opt.ndf, opt.n_layers_D, norm=opt.norm,
+                   init_type=opt.init_type, init_gain=opt.init_gain).to(device)
+    return CycleGANModel(G_A, G_B, D_A, D_B, gan_mode=opt.gan_mode, lambda_A=opt.lambda_A, lambda_B=opt.lambda_B,
+                         lambda_identity=opt.lambda_identity, lambda_gp=opt.lambda_gp, pool_size=opt.pool_size,
+                         lr=opt.lr, beta1=opt.beta1, seed=seed)

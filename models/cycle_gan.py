@@ -1,0 +1,143 @@
+"""CycleGAN (Zhu et al., 2017): two generators, two PatchGAN critics, one training step in two phases.
+
+G_A: A (B/W) -> B (color), G_B: B -> A. D_A judges domain B (fakes from G_A), D_B judges domain A.
+The training loop calls `generator_step` then `discriminator_step`; each returns its stats as
+detached tensors (no host sync), and the only state carried between them is what the loop passes.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from models.image_pool import ImagePool
+from models.losses import GANLoss, gradient_penalty
+
+Stats = Dict[str, torch.Tensor]
+
+
+@dataclass
+class Visuals:
+    """Everything one generator step produced, detached from the graph."""
+
+    real_A: torch.Tensor
+    fake_B: torch.Tensor
+    rec_A: torch.Tensor
+    real_B: torch.Tensor
+    fake_A: torch.Tensor
+    rec_B: torch.Tensor
+    idt_A: Optional[torch.Tensor] = None  # G_A(real_B): should leave a color page unchanged
+    idt_B: Optional[torch.Tensor] = None  # G_B(real_A): should leave a B/W page unchanged
+
+
+class CycleGANModel:
+    def __init__(self, G_A: nn.Module, G_B: nn.Module, D_A: nn.Module, D_B: nn.Module, gan_mode: str,
+                 lambda_A: float, lambda_B: float, lambda_identity: float, lambda_gp: float,
+                 pool_size: int, lr: float, beta1: float, seed: int) -> None:
+        self.G_A, self.G_B, self.D_A, self.D_B = G_A, G_B, D_A, D_B
+        self.gan_loss = GANLoss(gan_mode)
+        self.use_gp = gan_mode == "wgangp"
+        self.lambda_A, self.lambda_B = lambda_A, lambda_B
+        self.lambda_identity = lambda_identity
+        self.lambda_gp = lambda_gp
+        # fake_B images feed D_A, fake_A images feed D_B (upstream's pairing).
+        self.pool_fake_A = ImagePool(pool_size, seed=seed * 2 + 1)
+        self.pool_fake_B = ImagePool(pool_size, seed=seed * 2 + 2)
+        self.g_params: List[nn.Parameter] = list(G_A.parameters()) + list(G_B.parameters())
+        self.d_params: List[nn.Parameter] = list(D_A.parameters()) + list(D_B.parameters())
+        self.optimizer_G = torch.optim.Adam(self.g_params, lr=lr, betas=(beta1, 0.999))
+        self.optimizer_D = torch.optim.Adam(self.d_params, lr=lr, betas=(beta1, 0.999))
+
+    @property
+    def networks(self) -> Dict[str, nn.Module]:
+        return {"G_A": self.G_A, "G_B": self.G_B, "D_A": self.D_A, "D_B": self.D_B}
+
+    def train(self, mode: bool = True) -> None:
+        for net in self.networks.values():
+            net.train(mode)
+
+    def set_lr(self, lr: float) -> None:
+        for optimizer in (self.optimizer_G, self.optimizer_D):
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+    def generator_step(self, real_A: torch.Tensor, real_B: torch.Tensor) -> Tuple[Visuals, Stats]:
+        """Fool both critics and close both cycles; update G_A and G_B only."""
+        fake_B = self.G_A(real_A)
+        rec_A = self.G_B(fake_B)
+        fake_A = self.G_B(real_B)
+        rec_B = self.G_A(fake_A)
+
+        stats: Stats = {}
+        stats["G_A"] = self.gan_loss(self.D_A(fake_B), True)
+        stats["G_B"] = self.gan_loss(self.D_B(fake_A), True)
+        stats["cycle_A"] = F.l1_loss(rec_A, real_A) * self.lambda_A
+        stats["cycle_B"] = F.l1_loss(rec_B, real_B) * self.lambda_B
+        idt_A = idt_B = None
+        if self.lambda_identity > 0:
+            # Identity loss: a page already in the target domain should pass through unchanged.
+            # For colorization it stops G_A from recoloring pages that are already colored and
+            # anchors the overall tint (Taigman et al., 2017; CycleGAN's photo<->painting setting).
+            idt_A = self.G_A(real_B)
+            idt_B = self.G_B(real_A)
+            stats["idt_A"] = F.l1_loss(idt_A, real_B) * self.lambda_B * self.lambda_identity
+            stats["idt_B"] = F.l1_loss(idt_B, real_A) * self.lambda_A * self.lambda_identity
+        loss = sum(stats.values())
+        stats["G"] = loss
+
+        self.optimizer_G.zero_grad(set_to_none=True)
+        # `inputs=` limits the backward pass to the generators: the critics' weights get no
+        # gradient here, without toggling their requires_grad flags between the two phases.
+        loss.backward(inputs=self.g_params)
+        self.optimizer_G.step()
+
+        visuals = Visuals(real_A=real_A, fake_B=fake_B.detach(), rec_A=rec_A.detach(), real_B=real_B,
+                          fake_A=fake_A.detach(), rec_B=rec_B.detach(),
+                          idt_A=None if idt_A is None else idt_A.detach(),
+                          idt_B=None if idt_B is None else idt_B.detach())
+        return visuals, {k: v.detach() for k, v in stats.items()}
+
+    def _critic_loss(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        # Halved, as upstream does, so D learns more slowly than G.
+        loss = 0.5 * (self.gan_loss(critic(real), True) + self.gan_loss(critic(fake), False))
+        if self.use_gp:
+            loss = loss + self.lambda_gp * gradient_penalty(critic, real, fake)
+        return loss
+
+    def discriminator_step(self, visuals: Visuals) -> Stats:
+        """Tell real pages from fakes, drawn partly from the image pools; update D_A and D_B only."""
+        fake_B = self.pool_fake_B.query(visuals.fake_B)
+        fake_A = self.pool_fake_A.query(visuals.fake_A)
+        loss_D_A = self._critic_loss(self.D_A, visuals.real_B, fake_B)
+        loss_D_B = self._critic_loss(self.D_B, visuals.real_A, fake_A)
+        self.optimizer_D.zero_grad(set_to_none=True)
+        (loss_D_A + loss_D_B).backward(inputs=self.d_params)
+        self.optimizer_D.step()
+        return {"D_A": loss_D_A.detach(), "D_B": loss_D_B.detach()}
+
+    @torch.no_grad()
+    def colorize(self, real_A: torch.Tensor) -> torch.Tensor:
+        """G_A in eval mode (dropout off, batch-norm running stats); training mode is restored."""
+        was_training = self.G_A.training
+        self.G_A.eval()
+        try:
+            return self.G_A(real_A)
+        finally:
+            self.G_A.train(was_training)
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {
+            "networks": {name: net.state_dict() for name, net in self.networks.items()},
+            "optimizers": {"G": self.optimizer_G.state_dict(), "D": self.optimizer_D.state_dict()},
+            "pools": {"fake_A": self.pool_fake_A.state_dict(), "fake_B": self.pool_fake_B.state_dict()},
+        }
+
+    def load_state_dict(self, state: Dict[str, Any], device: torch.device) -> None:
+        for name, net in self.networks.items():
+            net.load_state_dict(state["networks"][name])
+        self.optimizer_G.load_state_dict(state["optimizers"]["G"])
+        self.optimizer_D.load_state_dict(state["optimizers"]["D"])
+        self.pool_fake_A.load_state_dict(state["pools"]["fake_A"], device)
+        self.pool_fake_B.load_state_dict(state["pools"]["fake_B"], device)

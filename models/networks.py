@@ -1,0 +1,277 @@
+"""Generators and discriminators, with upstream's parameter names.
+
+The module layouts (`model.1.weight`, `model.10.conv_block.1.weight`, the nested U-Net
+`model.model.1...`) match pytorch-CycleGAN-and-pix2pix's ResnetGenerator, UnetGenerator,
+NLayerDiscriminator and PixelDiscriminator, so state dicts trained there load here unchanged.
+Builders take explicit keyword arguments; `define_G`/`define_D` are the only registry lookups.
+"""
+
+import functools
+from typing import Callable, Dict, Optional
+
+import torch
+import torch.nn as nn
+from torch.nn import init
+
+NORMS = ("instance", "batch", "none")
+INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
+UPSAMPLINGS = ("transpose", "resize")
+
+
+def norm_layer_factory(norm: str) -> Callable[[int], nn.Module]:
+    """instance: no affine, no running stats (upstream's CycleGAN choice); batch: affine with running stats."""
+    if norm == "batch":
+        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    if norm == "instance":
+        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    if norm == "none":
+        return lambda channels: nn.Identity()
+    raise ValueError(f"unknown norm {norm!r}; choose from {', '.join(NORMS)}")
+
+
+def _conv_bias(norm: str) -> bool:
+    # Upstream gives convolutions a bias only before instance norm (batch norm has its own
+    # shift; with no norm upstream also drops it). Kept so upstream state dicts load.
+    return norm == "instance"
+
+
+class ResnetBlock(nn.Module):
+    """Two 3x3 convolutions with a skip connection; reflection padding avoids border artifacts."""
+
+    def __init__(self, dim: int, norm: str, use_dropout: bool) -> None:
+        super().__init__()
+        norm_layer = norm_layer_factory(norm)
+        bias = _conv_bias(norm)
+        layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, kernel_size=3, bias=bias), norm_layer(dim), nn.ReLU(True)]
+        if use_dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, kernel_size=3, bias=bias), norm_layer(dim)]
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """Johnson et al.'s encoder / residual blocks / decoder, as used by CycleGAN.
+
+    `upsampling="resize"` replaces each stride-2 transposed conv by nearest 2x resize + 3x3 conv:
+    transposed convs with stride 2 overlap unevenly and print a checkerboard on flat areas
+    (Odena et al., 2016), which shows badly on manga's large white and black regions.
+    """
+
+    def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, norm: str = "instance",
+                 use_dropout: bool = False, n_blocks: int = 9, upsampling: str = "transpose") -> None:
+        super().__init__()
+        if upsampling not in UPSAMPLINGS:
+            raise ValueError(f"unknown upsampling {upsampling!r}; choose from {', '.join(UPSAMPLINGS)}")
+        norm_layer = norm_layer_factory(norm)
+        bias = _conv_bias(norm)
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, bias=bias), norm_layer(ngf), nn.ReLU(True)]
+        n_down = 2
+        for i in range(n_down):
+            mult = 2 ** i
+            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, kernel_size=3, stride=2, padding=1, bias=bias),
+                       norm_layer(ngf * mult * 2), nn.ReLU(True)]
+        mult = 2 ** n_down
+        layers += [ResnetBlock(ngf * mult, norm=norm, use_dropout=use_dropout) for _ in range(n_blocks)]
+        for i in range(n_down):
+            mult = 2 ** (n_down - i)
+            out = ngf * mult // 2
+            if upsampling == "transpose":
+                layers += [nn.ConvTranspose2d(ngf * mult, out, kernel_size=3, stride=2, padding=1, output_padding=1, bias=bias)]
+            else:
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+                           nn.Conv2d(ngf * mult, out, kernel_size=3, bias=bias)]
+            layers += [norm_layer(out), nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class UnetSkipConnectionBlock(nn.Module):
+    """One U-Net level: down, the inner levels, up, and the skip concatenation."""
+
+    def __init__(self, outer_nc: int, inner_nc: int, input_nc: Optional[int] = None,
+                 submodule: Optional[nn.Module] = None, outermost: bool = False, innermost: bool = False,
+                 norm: str = "batch", use_dropout: bool = False) -> None:
+        super().__init__()
+        self.outermost = outermost
+        norm_layer = norm_layer_factory(norm)
+        bias = _conv_bias(norm)
+        input_nc = outer_nc if input_nc is None else input_nc
+        downconv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=bias)
+        if outermost:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
+            layers = [downconv, submodule, nn.ReLU(True), upconv, nn.Tanh()]
+        elif innermost:
+            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias)
+            layers = [nn.LeakyReLU(0.2, True), downconv, nn.ReLU(True), upconv, norm_layer(outer_nc)]
+        else:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias)
+            layers = [nn.LeakyReLU(0.2, True), downconv, norm_layer(inner_nc), submodule,
+                      nn.ReLU(True), upconv, norm_layer(outer_nc)]
+            if use_dropout:
+                layers.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.outermost:
+            return self.model(x)
+        return torch.cat([x, self.model(x)], 1)
+
+
+class UnetGenerator(nn.Module):
+    """U-Net with `num_downs` halvings: a 2**num_downs image reaches a 1x1 bottleneck."""
+
+    def __init__(self, input_nc: int, output_nc: int, num_downs: int, ngf: int = 64, norm: str = "batch",
+                 use_dropout: bool = False) -> None:
+        super().__init__()
+        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, norm=norm, innermost=True)
+        for _ in range(num_downs - 5):
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, use_dropout=use_dropout)
+        block = UnetSkipConnectionBlock(ngf * 4, ngf * 8, submodule=block, norm=norm)
+        block = UnetSkipConnectionBlock(ngf * 2, ngf * 4, submodule=block, norm=norm)
+        block = UnetSkipConnectionBlock(ngf, ngf * 2, submodule=block, norm=norm)
+        self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True, norm=norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class NLayerDiscriminator(nn.Module):
+    """PatchGAN: classifies overlapping patches (70x70 with n_layers=3) as real or fake.
+
+    Judging local texture rather than the whole page is what makes unpaired color transfer
+    work: the cycle loss keeps the layout, the patch critic pushes the local statistics.
+    """
+
+    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
+        super().__init__()
+        norm_layer = norm_layer_factory(norm)
+        bias = _conv_bias(norm)
+        layers = [nn.Conv2d(input_nc, ndf, kernel_size=4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for n in range(1, n_layers):
+            prev, mult = mult, min(2 ** n, 8)
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=2, padding=1, bias=bias),
+                       norm_layer(ndf * mult), nn.LeakyReLU(0.2, True)]
+        prev, mult = mult, min(2 ** n_layers, 8)
+        layers += [nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=1, padding=1, bias=bias),
+                   norm_layer(ndf * mult), nn.LeakyReLU(0.2, True),
+                   nn.Conv2d(ndf * mult, 1, kernel_size=4, stride=1, padding=1)]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class PixelDiscriminator(nn.Module):
+    """1x1 PatchGAN: judges each pixel's color alone, no texture."""
+
+    def __init__(self, input_nc: int, ndf: int = 64, norm: str = "batch") -> None:
+        super().__init__()
+        norm_layer = norm_layer_factory(norm)
+        bias = _conv_bias(norm)
+        self.net = nn.Sequential(
+            nn.Conv2d(input_nc, ndf, kernel_size=1), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf, ndf * 2, kernel_size=1, bias=bias), norm_layer(ndf * 2), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * 2, 1, kernel_size=1, bias=bias))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _resnet(n_blocks: int) -> Callable[..., nn.Module]:
+    def build(input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, upsampling: str) -> nn.Module:
+        return ResnetGenerator(input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout,
+                               n_blocks=n_blocks, upsampling=upsampling)
+    return build
+
+
+def _unet(num_downs: int) -> Callable[..., nn.Module]:
+    def build(input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, upsampling: str) -> nn.Module:
+        if upsampling != "transpose":
+            raise ValueError(f"--upsampling {upsampling} is only implemented for the ResNet generators")
+        return UnetGenerator(input_nc, output_nc, num_downs, ngf=ngf, norm=norm, use_dropout=use_dropout)
+    return build
+
+
+GENERATORS: Dict[str, Callable[..., nn.Module]] = {
+    "resnet_9blocks": _resnet(9),
+    "resnet_6blocks": _resnet(6),
+    "unet_256": _unet(8),
+    "unet_128": _unet(7),
+}
+
+_GENERATOR_MULTIPLE = {"resnet_9blocks": 4, "resnet_6blocks": 4, "unet_256": 256, "unet_128": 128}
+
+
+def required_multiple(net_g: str) -> int:
+    """Image sides must be multiples of this for the generator to return the input size."""
+    if net_g not in _GENERATOR_MULTIPLE:
+        raise ValueError(f"unknown generator {net_g!r}; choose from {', '.join(sorted(GENERATORS))}")
+    return _GENERATOR_MULTIPLE[net_g]
+
+
+def _basic(input_nc: int, ndf: int, n_layers: int, norm: str) -> nn.Module:
+    return NLayerDiscriminator(input_nc, ndf, n_layers=3, norm=norm)
+
+
+def _n_layers(input_nc: int, ndf: int, n_layers: int, norm: str) -> nn.Module:
+    return NLayerDiscriminator(input_nc, ndf, n_layers=n_layers, norm=norm)
+
+
+def _pixel(input_nc: int, ndf: int, n_layers: int, norm: str) -> nn.Module:
+    return PixelDiscriminator(input_nc, ndf, norm=norm)
+
+
+DISCRIMINATORS: Dict[str, Callable[..., nn.Module]] = {"basic": _basic, "n_layers": _n_layers, "pixel": _pixel}
+
+
+def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0.02) -> None:
+    """Upstream's initialisation: conv/linear weights by `init_type`, biases 0, batch-norm gamma ~ N(1, gain)."""
+
+    def init_module(m: nn.Module) -> None:
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if init_type == "normal":
+                init.normal_(m.weight, 0.0, init_gain)
+            elif init_type == "xavier":
+                init.xavier_normal_(m.weight, gain=init_gain)
+            elif init_type == "kaiming":
+                init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+            elif init_type == "orthogonal":
+                init.orthogonal_(m.weight, gain=init_gain)
+            else:
+                raise ValueError(f"unknown init_type {init_type!r}; choose from {', '.join(INIT_TYPES)}")
+            if m.bias is not None:
+                init.constant_(m.bias, 0.0)
+        elif isinstance(m, nn.BatchNorm2d):
+            init.normal_(m.weight, 1.0, init_gain)
+            init.constant_(m.bias, 0.0)
+
+    net.apply(init_module)
+
+
+def define_G(net_g: str, input_nc: int, output_nc: int, ngf: int, norm: str = "instance", use_dropout: bool = False,
+             upsampling: str = "transpose", init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
+    if net_g not in GENERATORS:
+        raise ValueError(f"unknown generator {net_g!r}; choose from {', '.join(sorted(GENERATORS))}")
+    net = GENERATORS[net_g](input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout, upsampling=upsampling)
+    init_weights(net, init_type, init_gain)
+    return net
+
+
+def define_D(net_d: str, input_nc: int, ndf: int, n_layers_D: int = 3, norm: str = "instance",
+             init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
+    if net_d not in DISCRIMINATORS:
+        raise ValueError(f"unknown discriminator {net_d!r}; choose from {', '.join(sorted(DISCRIMINATORS))}")
+    net = DISCRIMINATORS[net_d](input_nc, ndf, n_layers=n_layers_D, norm=norm)
+    init_weights(net, init_type, init_gain)
+    return net
+
+
+def count_parameters(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())

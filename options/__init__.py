@@ -1,0 +1,1 @@
+"""Command-line options: one parser, typed and checked at parse time (see train_options.py)."""

@@ -1,0 +1,33 @@
+"""Named option presets: defaults < preset < command line.
+
+A preset only changes defaults; any flag given on the command line still wins.
+"""
+
+from typing import Any, Dict
+
+DEMO_DATAROOT = "datasets/demo"
+
+# The demo must show a learning curve and colored probes within ~10 minutes on
+# 2 CPU cores, so the networks are narrow and the images small; everything else
+# follows upstream's CycleGAN recipe so the demo is an honest miniature of a real run.
+PRESETS: Dict[str, Dict[str, Any]] = {
+    "demo": {
+        "dataroot": DEMO_DATAROOT,
+        "name": "demo",
+        "netG": "resnet_6blocks",
+        "ngf": 24,
+        "ndf": 32,
+        "load_size": 128,
+        "crop_size": 112,
+        "n_epochs": 4,
+        "n_epochs_decay": 4,
+        "pool_size": 50,
+        "num_threads": 2,
+        "print_freq": 25,
+        "display_freq": 60,
+        "update_html_freq": 120,
+        "save_latest_freq": 300,
+        "save_epoch_freq": 4,
+        "seed": 0,
+    },
+}

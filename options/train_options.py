@@ -1,0 +1,237 @@
+"""Training options: upstream pytorch-CycleGAN-and-pix2pix flag names and defaults, parsed once.
+
+`parse_train_options(argv)` has no side effects: it reads nothing from disk and creates
+no folders, so tests can call it. Every flag (model flags included) is in `--help`.
+Priority: upstream defaults < `--preset` (the `demo` preset when no `--dataroot`) < command line.
+"""
+
+import argparse
+import json
+import math
+import os
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, UPSAMPLINGS, required_multiple
+from models.losses import GAN_MODES
+from options.presets import PRESETS
+from util.fileio import atomic_write_text
+from util.schedule import LR_POLICIES
+
+PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+CROPPING_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")
+OPTIONS_JSON = "opt.json"
+OPTIONS_TXT = "opt.txt"
+
+
+def _number(kind: Callable[[str], Any], low: Optional[float] = None, high: Optional[float] = None,
+            low_open: bool = False) -> Callable[[str], Any]:
+    """An argparse `type` that converts with `kind` and checks the range, naming the bound."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}")
+        if low is not None and (value <= low if low_open else value < low):
+            raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low}, got {text}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high}, got {text}")
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+def _gpu_ids(text: str) -> List[int]:
+    try:
+        ids = [int(part) for part in text.split(",") if part.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0 or 0,1 (or -1 for CPU), got {text!r}")
+    if any(i < -1 for i in ids):
+        raise argparse.ArgumentTypeError(f"GPU ids are >= 0 (or -1 for CPU), got {text!r}")
+    return [i for i in ids if i >= 0]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train an unpaired CycleGAN colorizer (A = B/W scans, B = color pages).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    pos_int = _number(int, 1)
+    nonneg_int = _number(int, 0)
+    pos_float = _number(float, 0, low_open=True)
+    nonneg_float = _number(float, 0)
+
+    g = parser.add_argument_group("experiment")
+    g.add_argument("--dataroot", default=None,
+                   help="folder with trainA/ (B/W) and trainB/ (color); omitted: the demo preset on datasets/demo")
+    g.add_argument("--name", default="experiment_name", help="run name: files go to <checkpoints_dir>/<name>")
+    g.add_argument("--checkpoints_dir", default="./checkpoints", help="where run folders are created")
+    g.add_argument("--suffix", default="", help="appended to --name, formatted with the options, e.g. {netG}_size{load_size}")
+    g.add_argument("--preset", default=None, choices=sorted(PRESETS), help="named defaults (command-line flags still win)")
+    g.add_argument("--seed", type=nonneg_int, default=None, help="random seed; omitted: drawn at start and saved in opt.json")
+    g.add_argument("--gpu_ids", type=_gpu_ids, default="0", help="GPU id to use, e.g. 0; -1 for CPU")
+    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA if present, else CPU")
+    g.add_argument("--verbose", action="store_true", help="print network architectures and sizes")
+
+    g = parser.add_argument_group("model")
+    g.add_argument("--model", default="cycle_gan", choices=("cycle_gan",), help="training algorithm")
+    g.add_argument("--input_nc", type=_number(int, 1, 4), default=3, help="channels of domain A (1 = grayscale scans)")
+    g.add_argument("--output_nc", type=_number(int, 1, 4), default=3, help="channels of domain B")
+    g.add_argument("--ngf", type=pos_int, default=64, help="generator width (filters in the last conv layer)")
+    g.add_argument("--ndf", type=pos_int, default=64, help="discriminator width (filters in the first conv layer)")
+    g.add_argument("--netG", default="resnet_9blocks", choices=sorted(GENERATORS), help="generator architecture")
+    g.add_argument("--netD", default="basic", choices=sorted(DISCRIMINATORS),
+                   help="discriminator: basic = 70x70 PatchGAN, n_layers = PatchGAN with --n_layers_D, pixel = 1x1")
+    g.add_argument("--n_layers_D", type=pos_int, default=3, help="layers of the n_layers discriminator")
+    g.add_argument("--norm", default="instance", choices=NORMS, help="normalization layer")
+    g.add_argument("--init_type", default="normal", choices=INIT_TYPES, help="weight initialization")
+    g.add_argument("--init_gain", type=pos_float, default=0.02, help="scale for normal, xavier and orthogonal init")
+    g.add_argument("--upsampling", default="transpose", choices=UPSAMPLINGS,
+                   help="ResNet generator upsampling: transpose (upstream) or resize (nearest resize + conv, no checkerboard)")
+    g.add_argument("--no_dropout", action="store_true", default=True,
+                   help="no dropout in the generator (CycleGAN's default; kept for upstream compatibility)")
+    g.add_argument("--dropout", dest="no_dropout", action="store_false", help="use dropout in the generator")
+
+    g = parser.add_argument_group("losses")
+    g.add_argument("--gan_mode", default="lsgan", choices=GAN_MODES, help="GAN objective")
+    g.add_argument("--lambda_A", type=nonneg_float, default=10.0, help="weight of cycle loss A -> B -> A")
+    g.add_argument("--lambda_B", type=nonneg_float, default=10.0, help="weight of cycle loss B -> A -> B")
+    g.add_argument("--lambda_identity", type=nonneg_float, default=0.5,
+                   help="identity loss weight, relative to lambda_A/lambda_B (0 disables it)")
+    g.add_argument("--lambda_gp", type=nonneg_float, default=10.0, help="gradient penalty weight for --gan_mode wgangp")
+    g.add_argument("--pool_size", type=nonneg_int, default=50, help="fake images kept for the discriminators (0 = no pool)")
+
+    g = parser.add_argument_group("data")
+    g.add_argument("--dataset_mode", default="unaligned", choices=("unaligned",), help="how A and B images are paired")
+    g.add_argument("--phase", default="train", help="subfolder prefix: <dataroot>/<phase>A and <phase>B")
+    g.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"), help="AtoB colorizes A")
+    g.add_argument("--serial_batches", action="store_true", help="take images in order instead of shuffling; B not random")
+    g.add_argument("--num_threads", type=nonneg_int, default=4, help="data loading worker processes")
+    g.add_argument("--batch_size", type=pos_int, default=1, help="images per iteration")
+    g.add_argument("--load_size", type=pos_int, default=286, help="scale images to this size")
+    g.add_argument("--crop_size", type=pos_int, default=256, help="then crop to this size")
+    g.add_argument("--max_dataset_size", type=_number(float, 0, low_open=True), default=math.inf,
+                   help="use at most this many images per domain")
+    g.add_argument("--preprocess", default="resize_and_crop", choices=PREPROCESS_MODES,
+                   help="none pads to the size multiple the generator needs instead of resizing")
+    g.add_argument("--no_flip", action="store_true", help="no random horizontal flips")
+    g.add_argument("--display_winsize", type=pos_int, default=256, help="image width on the HTML page")
+
+    g = parser.add_argument_group("schedule and optimizer")
+    g.add_argument("--n_epochs", type=nonneg_int, default=100, help="epochs at the initial learning rate")
+    g.add_argument("--n_epochs_decay", type=nonneg_int, default=100, help="epochs to decay the learning rate to zero")
+    g.add_argument("--epoch_count", type=pos_int, default=1, help="first epoch number of a fresh run (resume reads it from the checkpoint)")
+    g.add_argument("--lr", type=pos_float, default=0.0002, help="initial Adam learning rate")
+    g.add_argument("--beta1", type=_number(float, 0, 1), default=0.5, help="Adam beta1")
+    g.add_argument("--lr_policy", default="linear", choices=LR_POLICIES,
+                   help="learning-rate schedule (a pure function of the epoch)")
+    g.add_argument("--lr_decay_iters", type=pos_int, default=50, help="step policy: multiply by 0.1 every this many epochs")
+
+    g = parser.add_argument_group("logging and checkpoints (frequencies count iterations)")
+    g.add_argument("--print_freq", type=pos_int, default=100, help="log interval-averaged losses every N iterations")
+    g.add_argument("--display_freq", type=pos_int, default=400, help="write image grids and probe pages every N iterations")
+    g.add_argument("--update_html_freq", type=pos_int, default=1000, help="add the probe pages to web/index.html every N iterations")
+    g.add_argument("--no_html", action="store_true", help="do not write web/index.html")
+    g.add_argument("--save_latest_freq", type=pos_int, default=5000, help="save the latest checkpoint every N iterations")
+    g.add_argument("--save_epoch_freq", type=pos_int, default=5, help="save a numbered checkpoint every N epochs")
+    g.add_argument("--save_by_iter", action="store_true", help="also keep iter_<N> checkpoints at --save_latest_freq")
+    g.add_argument("--continue_train", action="store_true", help="resume exactly from a checkpoint of this run")
+    g.add_argument("--epoch", default="latest", help="checkpoint to resume from: latest or an epoch number")
+    g.add_argument("--load_iter", type=nonneg_int, default=0, help="if > 0, resume from the iter_<load_iter> checkpoint")
+    return parser
+
+
+def _explicit_dests(argv: Sequence[str]) -> set:
+    """The option names the user typed, found by parsing again with every default suppressed."""
+    quiet = build_parser()
+    for action in quiet._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(quiet.parse_args(argv)))
+
+
+def _cross_check(opt: argparse.Namespace) -> Optional[str]:
+    """Problems no single flag can see; the message names the flag to change."""
+    if opt.preprocess in ("resize_and_crop", "scale_width_and_crop") and opt.crop_size > opt.load_size:
+        return f"--crop_size ({opt.crop_size}) must be <= --load_size ({opt.load_size}) with --preprocess {opt.preprocess}"
+    multiple = required_multiple(opt.netG)
+    if opt.preprocess in CROPPING_MODES and opt.crop_size % multiple:
+        return f"--crop_size ({opt.crop_size}) must be a multiple of {multiple} for --netG {opt.netG}"
+    if opt.lambda_identity > 0 and opt.input_nc != opt.output_nc:
+        return (f"--lambda_identity {opt.lambda_identity} needs --input_nc == --output_nc "
+                f"(got {opt.input_nc} and {opt.output_nc}); pass --lambda_identity 0")
+    if opt.batch_size > 1 and opt.preprocess not in CROPPING_MODES:
+        return (f"--batch_size {opt.batch_size} needs equal-sized images: use a cropping --preprocess "
+                f"({', '.join(CROPPING_MODES)}) or --batch_size 1")
+    if opt.n_epochs + opt.n_epochs_decay < 1:
+        return "--n_epochs + --n_epochs_decay must be at least 1"
+    if len(opt.gpu_ids) > 1:
+        return f"--gpu_ids {','.join(map(str, opt.gpu_ids))}: one GPU per process; multi-GPU training is not supported yet"
+    if opt.norm == "batch" and opt.batch_size == 1 and opt.netG.startswith("unet"):
+        return "--norm batch with --batch_size 1 breaks the U-Net's 1x1 bottleneck; use --norm instance or a larger batch"
+    return None
+
+
+def parse_train_options(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse and check the training flags; exits with status 2 and a one-line message on bad input."""
+    parser = build_parser()
+    opt = parser.parse_args(argv)
+    explicit = _explicit_dests(list(argv) if argv is not None else None)
+
+    preset_name = opt.preset if opt.preset is not None else ("demo" if opt.dataroot is None else None)
+    if preset_name is not None:
+        for key, value in PRESETS[preset_name].items():
+            if key not in explicit:
+                setattr(opt, key, value)
+    opt.preset = preset_name
+    if opt.dataroot is None:
+        parser.error("--dataroot is required with --preset " + str(preset_name))
+
+    if opt.suffix:
+        opt.name = opt.name + "_" + opt.suffix.format(**vars(opt))
+    problem = _cross_check(opt)
+    if problem:
+        parser.error(problem)
+    return opt
+
+
+def options_to_dict(opt: argparse.Namespace) -> Dict[str, Any]:
+    """A JSON-safe copy (inf becomes the string 'inf', as on the command line)."""
+    out = {}
+    for key, value in sorted(vars(opt).items()):
+        out[key] = "inf" if isinstance(value, float) and math.isinf(value) else value
+    return out
+
+
+def options_from_dict(values: Dict[str, Any]) -> argparse.Namespace:
+    """Inverse of options_to_dict, filling flags added since the file was written with today's defaults."""
+    opt = build_parser().parse_args([])
+    for key, value in values.items():
+        if key == "max_dataset_size" and value == "inf":
+            value = math.inf
+        setattr(opt, key, value)
+    return opt
+
+
+def format_options(opt: argparse.Namespace) -> str:
+    """Readable listing; flags that differ from upstream's defaults show the default beside them."""
+    defaults = vars(build_parser().parse_args([]))
+    lines = ["----------------- Options ---------------"]
+    for key, value in sorted(vars(opt).items()):
+        default = defaults.get(key)
+        note = f"\t[default: {default}]" if key in defaults and value != default else ""
+        lines.append(f"{key:>25}: {value!s:<30}{note}")
+    lines.append("----------------- End -------------------")
+    return "\n".join(lines)
+
+
+def save_options(opt: argparse.Namespace, run_dir: str) -> None:
+    """Write opt.txt (for people) and opt.json (read back by load_options and test.py)."""
+    atomic_write_text(os.path.join(run_dir, OPTIONS_TXT), format_options(opt) + "\n")
+    atomic_write_text(os.path.join(run_dir, OPTIONS_JSON), json.dumps(options_to_dict(opt), indent=2) + "\n")
+
+
+def load_options(run_dir: str) -> argparse.Namespace:
+    with open(os.path.join(run_dir, OPTIONS_JSON), encoding="utf-8") as f:
+        return options_from_dict(json.load(f))

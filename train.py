@@ -1,0 +1,288 @@
+"""Train an unpaired B/W -> color CycleGAN.
+
+    python train.py                                            # demo preset on datasets/demo (CPU, ~10 min)
+    python train.py --dataroot datasets/manga --name onepiece  # your data, upstream defaults
+    python train.py --dataroot datasets/manga --name onepiece --continue_train   # exact resume
+    tensorboard --logdir checkpoints/onepiece
+
+Run folder <checkpoints_dir>/<name>: opt.txt / opt.json (resolved flags), train.log, loss_log.jsonl,
+TensorBoard events, web/index.html, <label>_checkpoint.pth and <label>_net_G_A.pth / _net_G_B.pth.
+"""
+
+import argparse
+import contextlib
+import logging
+import math
+import os
+import random
+import sys
+import time
+from typing import Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from data import create_dataset, create_loader
+from data.image_folder import find_images, load_image
+from data.sampler import EpochSampler
+from data.transforms import pad_to_multiple, scale_width, to_tensor
+from models import ARCHITECTURE_KEYS, create_model
+from models.cycle_gan import CycleGANModel, Visuals
+from models.networks import count_parameters, required_multiple
+from options.train_options import format_options, options_to_dict, parse_train_options, save_options
+from util.checkpoint import architecture_mismatch, checkpoint_path, load_checkpoint, save_checkpoint
+from util.device import select_device
+from util.errors import UserError
+from util.fileio import atomic_save_image
+from util.html_page import HTMLPage
+from util.image_grid import make_row, stack_rows
+from util.rng import restore_rng_state, seed_everything
+from util.run_logger import RunLogger
+from util.schedule import lr_factor
+from util.stats import Smoother, StatsTracker
+
+log = logging.getLogger("train")
+N_PROBES = 4
+
+
+def load_probes(opt: argparse.Namespace) -> List[torch.Tensor]:
+    """A fixed handful of pages, rendered at every display step so progress compares across time and runs.
+
+    Held-out pages (<dataroot>/testA) when present, else the first training pages; scaled to
+    --crop_size wide, the scale the generator trains at, and padded to the size it needs.
+    """
+    side = "A" if opt.direction == "AtoB" else "B"
+    for folder in (os.path.join(opt.dataroot, "test" + side), os.path.join(opt.dataroot, opt.phase + side)):
+        paths = find_images(folder) if os.path.isdir(folder) else []
+        probes = []
+        for path in paths:
+            try:
+                img = load_image(path, opt.input_nc)
+            except (OSError, ValueError, SyntaxError):
+                continue
+            img = pad_to_multiple(scale_width(img, opt.crop_size), required_multiple(opt.netG))
+            probes.append(to_tensor(img).unsqueeze(0))
+            if len(probes) == N_PROBES:
+                break
+        if probes:
+            return probes
+    return []
+
+
+def probe_grid(model: CycleGANModel, probes: List[torch.Tensor], device: torch.device) -> np.ndarray:
+    rows = [make_row([probe[0], model.colorize(probe.to(device))[0]]) for probe in probes]
+    return stack_rows(rows)
+
+
+def batch_grids(visuals: Visuals) -> Dict[str, np.ndarray]:
+    """First item of the batch: real | translated | reconstructed (| identity) for each direction."""
+    row_A = [visuals.real_A[0], visuals.fake_B[0], visuals.rec_A[0]]
+    row_B = [visuals.real_B[0], visuals.fake_A[0], visuals.rec_B[0]]
+    if visuals.idt_B is not None:
+        row_A.append(visuals.idt_B[0])
+        row_B.append(visuals.idt_A[0])
+    return {"A": make_row(row_A), "B": make_row(row_B)}
+
+
+def configure_console_logging() -> None:
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    if not root.handlers:
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        root.addHandler(console)
+
+
+@contextlib.contextmanager
+def log_to_file(path: str) -> Iterator[None]:
+    """Copy everything logged during the run into the run folder's train.log."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def train(opt: argparse.Namespace) -> Dict[str, float]:
+    """Run (or resume) training; returns the last interval's average losses."""
+    run_dir = os.path.join(opt.checkpoints_dir, opt.name)
+    device = select_device(opt.device, opt.gpu_ids)
+    if opt.preset:
+        log.info("using the %s preset (on %s); flags given on the command line override it", opt.preset, opt.dataroot)
+
+    # Everything that can fail on bad input is checked before the run folder is touched.
+    resume = None
+    if opt.continue_train:
+        label = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
+        resume = load_checkpoint(checkpoint_path(run_dir, label))
+        mismatch = architecture_mismatch(resume["options"], vars(opt), ARCHITECTURE_KEYS)
+        if mismatch:
+            raise UserError(f"{checkpoint_path(run_dir, label)} was trained with " + ", ".join(mismatch)
+                            + "; pass the checkpoint's values or start a new --name")
+        saved_seed = resume["options"]["seed"]
+        if opt.seed is not None and opt.seed != saved_seed:
+            log.warning("--seed %s ignored: resuming continues the checkpoint's seed %s", opt.seed, saved_seed)
+        opt.seed = saved_seed
+    elif opt.seed is None:
+        opt.seed = random.SystemRandom().randrange(2**31)
+    seed_everything(opt.seed)
+
+    dataset = create_dataset(opt)
+    model = create_model(opt, device, opt.seed)
+    epoch, epoch_iter, global_step = opt.epoch_count, 0, 0
+    if resume is not None:
+        try:
+            model.load_state_dict(resume, device)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise UserError(f"checkpoint in {run_dir} does not fit the model built from the flags: "
+                            f"{str(exc).splitlines()[0]}") from exc
+        restore_rng_state(resume["rng"])
+        epoch, epoch_iter, global_step = resume["epoch"], resume["epoch_iter"], resume["global_step"]
+
+    os.makedirs(run_dir, exist_ok=True)
+    with log_to_file(os.path.join(run_dir, "train.log")):
+        return _train_loop(opt, run_dir, device, dataset, model, epoch, epoch_iter, global_step, resume is not None)
+
+
+def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dataset: torch.utils.data.Dataset,
+                model: CycleGANModel, epoch: int, epoch_iter: int, global_step: int, resumed: bool) -> Dict[str, float]:
+    save_options(opt, run_dir)
+    log.info("%s", format_options(opt))
+    log.info("device %s, seed %d, %d A and %d B images, %d samples per epoch", device, opt.seed,
+             len(dataset.paths_A), len(dataset.paths_B), len(dataset))
+    for name, net in model.networks.items():
+        log.info("network %s: %.3f M parameters", name, count_parameters(net) / 1e6)
+        if opt.verbose:
+            log.info("%s", net)
+
+    logger = RunLogger(run_dir)
+    logger.text("options", "```\n" + format_options(opt) + "\n```")
+    html = None if opt.no_html else HTMLPage(os.path.join(run_dir, "web"), f"Experiment {opt.name}", opt.display_winsize)
+    probes = load_probes(opt)
+
+    sampler = EpochSampler(len(dataset), opt.seed, shuffle=not opt.serial_batches)
+    loader = create_loader(dataset, sampler, opt.batch_size, opt.num_threads, device)
+    iters_per_epoch = math.ceil(len(dataset) / opt.batch_size)
+    if epoch_iter >= iters_per_epoch:  # the checkpoint was taken at an epoch's end
+        epoch, epoch_iter = epoch + 1, 0
+    last_epoch = opt.n_epochs + opt.n_epochs_decay
+    total_steps = global_step + max(0, (last_epoch - epoch + 1) * iters_per_epoch - epoch_iter)
+    if resumed:
+        log.info("resuming at epoch %d, iteration %d of %d (step %d)", epoch, epoch_iter, iters_per_epoch, global_step)
+
+    def save(labels: List[str], at_epoch: int, at_iter: int) -> None:
+        save_checkpoint(run_dir, labels, model.state_dict(), at_epoch, at_iter, global_step, options_to_dict(opt))
+        log.info("saved %s checkpoint (epoch %d, step %d)", "/".join(labels), at_epoch, global_step)
+
+    def show_images(visuals: Visuals, to_tensorboard: bool, to_html: bool) -> None:
+        grids = batch_grids(visuals)
+        probe = probe_grid(model, probes, device) if probes else None
+        if to_tensorboard:
+            logger.image("images/A", global_step, grids["A"])
+            logger.image("images/B", global_step, grids["B"])
+            if probe is not None:
+                logger.image("images/probe", global_step, probe)
+        if to_html and html is not None:
+            entries = []
+            for caption, array in (("probe pages: input | colorized", probe),
+                                   ("training batch A: real | fake B | reconstructed", grids["A"])):
+                if array is not None:
+                    rel = f"images/step{global_step:07d}_{'probe' if 'probe' in caption else 'train'}.png"
+                    atomic_save_image(Image.fromarray(array), os.path.join(html.web_dir, rel))
+                    entries.append((caption, rel))
+            html.add_entry(global_step, epoch, entries)
+
+    stats, smoother = StatsTracker(), Smoother()
+    last_losses: Dict[str, float] = {}
+    visuals = None
+    images_in_interval, interval_start = 0, time.perf_counter()
+    model.train()
+    with logging_redirect_tqdm(), tqdm(total=total_steps, initial=global_step, unit="it", dynamic_ncols=True,
+                                       disable=None) as bar:
+        while epoch <= last_epoch:
+            lr = opt.lr * lr_factor(epoch, opt.lr_policy, opt.n_epochs, opt.n_epochs_decay, opt.lr_decay_iters)
+            model.set_lr(lr)
+            sampler.set_epoch(epoch, start=epoch_iter * opt.batch_size)
+            bar.set_description(f"epoch {epoch}/{last_epoch}")
+            data_start = time.perf_counter()
+            for batch in loader:
+                step_start = time.perf_counter()
+                real_A = batch["A"].to(device, non_blocking=True)
+                real_B = batch["B"].to(device, non_blocking=True)
+
+                visuals, g_stats = model.generator_step(real_A, real_B)
+                d_stats = model.discriminator_step(visuals)
+
+                global_step += 1
+                epoch_iter += 1
+                images_in_interval += real_A.shape[0]
+                stats.report("loss", g_stats)
+                stats.report("loss", d_stats)
+                stats.report("time", {"data": step_start - data_start, "step": time.perf_counter() - step_start})
+                bar.update(1)
+
+                if global_step % opt.print_freq == 0:
+                    now = time.perf_counter()
+                    values = stats.averages()
+                    values["lr"] = lr
+                    values["throughput/images_per_s"] = images_in_interval / max(now - interval_start, 1e-9)
+                    images_in_interval, interval_start = 0, now
+                    logger.scalars(global_step, epoch, values)
+                    last_losses = {k: v for k, v in values.items() if k.startswith("loss/")}
+                    smooth = smoother.update({k[5:]: v for k, v in last_losses.items()})
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in smooth.items() if k in ("G", "D_A", "D_B", "cycle_A")}
+                                    | {"img/s": f"{values['throughput/images_per_s']:.1f}"})
+                    log.info("epoch %d iter %d/%d step %d | %s | lr %.2e | %.2f img/s", epoch, epoch_iter,
+                             iters_per_epoch, global_step,
+                             " ".join(f"{k[5:]} {v:.3f}" for k, v in sorted(last_losses.items())),
+                             lr, values["throughput/images_per_s"])
+                display = global_step % opt.display_freq == 0
+                to_html = global_step % opt.update_html_freq == 0
+                if display or to_html:
+                    show_images(visuals, display, to_html)
+                if global_step % opt.save_latest_freq == 0:
+                    save(["latest"] + ([f"iter_{global_step}"] if opt.save_by_iter else []), epoch, epoch_iter)
+                data_start = time.perf_counter()
+
+            labels = ["latest"] + ([str(epoch)] if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch else [])
+            save(labels, epoch, epoch_iter)
+            log.info("end of epoch %d / %d (lr %.2e)", epoch, last_epoch, lr)
+            epoch, epoch_iter = epoch + 1, 0
+
+    leftover = stats.averages()
+    if leftover:
+        logger.scalars(global_step, epoch - 1, leftover)
+        last_losses = {k: v for k, v in leftover.items() if k.startswith("loss/")} or last_losses
+    if visuals is not None and global_step % opt.display_freq != 0:
+        show_images(visuals, True, True)  # the final state is always on the page
+    hparams = {k: v for k, v in options_to_dict(opt).items()
+               if k in ARCHITECTURE_KEYS + ("lr", "beta1", "gan_mode", "lambda_A", "lambda_B", "lambda_identity",
+                                            "pool_size", "batch_size", "crop_size", "n_epochs", "n_epochs_decay", "seed")}
+    logger.hparams(hparams, {"hparam/" + k[5:]: v for k, v in last_losses.items()})
+    logger.close()
+    log.info("done: %d steps; run folder %s", global_step, run_dir)
+    return last_losses
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    opt = parse_train_options(argv)
+    configure_console_logging()
+    try:
+        train(opt)
+    except UserError as exc:
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("train.py: interrupted; resume from the last saved checkpoint with --continue_train", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""One self-describing checkpoint per save, written atomically and loaded without running code.
+
+Layout of `<run>/<label>_checkpoint.pth` (label: latest, an epoch number, or iter_<N>):
+    format_version, epoch, epoch_iter (iterations done in that epoch), global_step,
+    networks {G_A, G_B, D_A, D_B}, optimizers {G, D}, pools {fake_A, fake_B},
+    rng {python, numpy, torch, cuda}, scaler (None until mixed precision), options (resolved flags).
+Beside it, `<label>_net_G_A.pth` / `<label>_net_G_B.pth` hold bare generator weights in upstream's naming.
+"""
+
+import os
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from util.errors import UserError
+from util.fileio import atomic_torch_save
+from util.rng import capture_rng_state
+
+FORMAT_VERSION = 1
+CHECKPOINT_SUFFIX = "_checkpoint.pth"
+
+
+def checkpoint_path(run_dir: str, label: str) -> str:
+    return os.path.join(run_dir, f"{label}{CHECKPOINT_SUFFIX}")
+
+
+def save_checkpoint(run_dir: str, labels: List[str], model_state: Dict[str, Any], epoch: int, epoch_iter: int,
+                    global_step: int, options: Dict[str, Any], scaler_state: Optional[Dict[str, Any]] = None) -> None:
+    """Write the full checkpoint and the upstream-style generator weights under every label."""
+    state = {
+        "format_version": FORMAT_VERSION,
+        "epoch": epoch,
+        "epoch_iter": epoch_iter,
+        "global_step": global_step,
+        **model_state,
+        "rng": capture_rng_state(),
+        "scaler": scaler_state,
+        "options": options,
+    }
+    for label in labels:
+        atomic_torch_save(state, checkpoint_path(run_dir, label))
+        for name in ("G_A", "G_B"):
+            atomic_torch_save(model_state["networks"][name], os.path.join(run_dir, f"{label}_net_{name}.pth"))
+
+
+def load_checkpoint(path: str) -> Dict[str, Any]:
+    """Load with weights_only=True (a checkpoint cannot execute code); UserError if missing or foreign."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: checkpoint not found; train first, or pick another --epoch/--load_iter")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types; all mean the same to the user
+        raise UserError(f"{path}: cannot be read as a checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(state, dict) or "format_version" not in state:
+        raise UserError(f"{path}: not a checkpoint written by this train.py (no format_version)")
+    if state["format_version"] > FORMAT_VERSION:
+        raise UserError(f"{path}: checkpoint format {state['format_version']} is newer than this code "
+                        f"understands ({FORMAT_VERSION}); update the code")
+    return state
+
+
+def architecture_mismatch(saved: Dict[str, Any], current: Dict[str, Any], keys: tuple) -> List[str]:
+    """Flags in `keys` whose values differ, formatted as '--flag saved (flags say current)'."""
+    return [f"--{k} {saved.get(k)} (flags say {current.get(k)})" for k in keys if saved.get(k) != current.get(k)]

@@ -1,0 +1,49 @@
+"""Atomic file writes: a crash mid-write leaves the old file, never a truncated one."""
+
+import os
+import tempfile
+from typing import Any, Callable
+
+import torch
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_current_umask()  # what open() would give; mkstemp alone gives 0600
+
+
+def _atomic_write(path: str, write: Callable[[str], None]) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    _atomic_write(path, write)
+
+
+def atomic_torch_save(obj: Any, path: str) -> None:
+    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def atomic_save_image(image: Any, path: str) -> None:
+    """Save a PIL image; the format comes from the final path's extension, not the temp name."""
+    fmt = os.path.splitext(path)[1].lstrip(".").upper().replace("JPG", "JPEG")
+    _atomic_write(path, lambda tmp: image.save(tmp, format=fmt))
