@@ -1,0 +1,90 @@
+import pytest
+import torch
+
+from models.networks import (DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, define_D, define_G,
+                             required_multiple)
+
+
+@pytest.mark.parametrize("net_g", sorted(GENERATORS))
+def test_every_generator_keeps_size_and_range(net_g):
+    size = max(32, required_multiple(net_g))
+    net = define_G(net_g, 3, 3, ngf=4, norm="instance")
+    out = net(torch.randn(1, 3, size, size))
+    assert out.shape == (1, 3, size, size)
+    assert out.abs().max() <= 1.0
+
+
+@pytest.mark.parametrize("input_nc,output_nc", [(1, 3), (3, 1)])
+def test_generator_channel_counts(input_nc, output_nc):
+    net = define_G("resnet_6blocks", input_nc, output_nc, ngf=4)
+    assert net(torch.randn(2, input_nc, 16, 24)).shape == (2, output_nc, 16, 24)
+
+
+def test_resize_upsampling_has_no_transposed_conv_and_keeps_size():
+    net = define_G("resnet_6blocks", 3, 3, ngf=4, upsampling="resize")
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in net.modules())
+    assert net(torch.randn(1, 3, 20, 28)).shape == (1, 3, 20, 28)
+
+
+@pytest.mark.parametrize("net_d", sorted(DISCRIMINATORS))
+@pytest.mark.parametrize("norm", NORMS)
+def test_every_discriminator_gives_patch_scores(net_d, norm):
+    net = define_D(net_d, 3, ndf=4, n_layers_D=2, norm=norm)
+    out = net(torch.randn(2, 3, 64, 64))
+    assert out.shape[:2] == (2, 1)
+    if net_d == "pixel":
+        assert out.shape[2:] == (64, 64)
+
+
+def test_basic_discriminator_is_70px_patchgan():
+    # 3 stride-2 layers and 2 stride-1 layers of 4x4 kernels: 256 -> 30x30 patch scores.
+    assert define_D("basic", 3, ndf=4)(torch.randn(1, 3, 256, 256)).shape == (1, 1, 30, 30)
+
+
+@pytest.mark.parametrize("init_type", INIT_TYPES)
+def test_init_types(init_type):
+    torch.manual_seed(0)
+    net = define_G("resnet_6blocks", 3, 3, ngf=4, init_type=init_type, init_gain=0.02)
+    first = net.model[1]
+    assert first.bias.abs().max() == 0
+    if init_type == "normal":
+        assert 0.01 < first.weight.std() < 0.03
+
+
+def test_batch_norm_init_gamma_near_one():
+    net = define_D("basic", 3, ndf=8, norm="batch", init_gain=0.02)
+    bn = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)][0]
+    assert abs(bn.weight.mean().item() - 1.0) < 0.05
+
+
+# Key names of upstream's ResnetGenerator / UnetGenerator (pytorch-CycleGAN-and-pix2pix),
+# which released weights use; they must load without renaming.
+UPSTREAM_RESNET9_KEYS = {"model.1.weight", "model.1.bias", "model.4.weight", "model.7.weight",
+                         "model.10.conv_block.1.weight", "model.10.conv_block.5.weight",
+                         "model.18.conv_block.5.bias", "model.19.weight", "model.22.weight",
+                         "model.26.weight", "model.26.bias"}
+
+
+def test_resnet_generator_uses_upstream_parameter_names():
+    keys = set(define_G("resnet_9blocks", 3, 3, ngf=4).state_dict())
+    assert UPSTREAM_RESNET9_KEYS <= keys
+    assert len(keys) == 2 + 2 + 2 + 9 * 4 + 2 + 2 + 2
+
+
+def test_resnet_dropout_shifts_second_conv_like_upstream():
+    keys = set(define_G("resnet_6blocks", 3, 3, ngf=4, use_dropout=True).state_dict())
+    assert "model.10.conv_block.6.weight" in keys and "model.10.conv_block.5.weight" not in keys
+
+
+def test_unet_uses_upstream_nesting():
+    keys = set(define_G("unet_128", 3, 3, ngf=4, norm="batch").state_dict())
+    assert {"model.model.0.weight", "model.model.1.model.1.weight", "model.model.1.model.2.running_mean",
+            "model.model.3.weight", "model.model.3.bias"} <= keys
+    assert "model.model.0.bias" not in keys  # batch norm follows, so no conv bias (as upstream)
+
+
+def test_unknown_names_list_the_choices():
+    with pytest.raises(ValueError, match="resnet_9blocks"):
+        define_G("resnet_99", 3, 3, ngf=4)
+    with pytest.raises(ValueError, match="basic"):
+        define_D("huge", 3, ndf=4)
