@@ -1,0 +1,125 @@
+"""End-to-end: tiny two-epoch runs on generated 32 px images."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import train
+from conftest import ROOT, tiny_flags, write_images
+from util.checkpoint import FORMAT_VERSION, load_checkpoint
+
+
+def run(argv) -> int:
+    return train.main(argv)
+
+
+def test_two_epoch_run_leaves_events_html_log_and_checkpoints(dataroot, tmp_path):
+    assert run(tiny_flags(dataroot, str(tmp_path / "ck"))) == 0
+    run_dir = tmp_path / "ck" / "tiny"
+    files = set(os.listdir(run_dir))
+    for name in ("opt.txt", "opt.json", "train.log", "loss_log.jsonl", "latest_checkpoint.pth",
+                 "1_checkpoint.pth", "2_checkpoint.pth", "latest_net_G_A.pth", "latest_net_G_B.pth",
+                 "2_net_G_A.pth", "2_net_G_B.pth"):
+        assert name in files, name
+    assert not [f for f in files if f.endswith(".tmp")]
+
+    events = EventAccumulator(str(run_dir), size_guidance={"images": 0, "scalars": 0}).Reload()
+    tags = events.Tags()
+    for tag in ("loss/G_A", "loss/G_B", "loss/cycle_A", "loss/cycle_B", "loss/idt_A", "loss/idt_B", "loss/D_A",
+                "loss/D_B", "lr", "time/data", "time/step", "throughput/images_per_s"):
+        assert tag in tags["scalars"], tag
+    assert [e.step for e in events.Scalars("loss/G_A")] == [2, 4, 6, 8]
+    assert [e.value for e in events.Scalars("lr")] == pytest.approx([2e-4, 2e-4, 1e-4, 1e-4])
+    assert {"images/A", "images/B", "images/probe"} <= set(tags["images"])
+    assert any("options" in t for t in tags["tensors"])
+    assert os.path.isdir(run_dir / "hparams")
+
+    lines = [json.loads(line) for line in open(run_dir / "loss_log.jsonl")]
+    assert [line["step"] for line in lines] == [2, 4, 6, 8] and "loss/D_A" in lines[0]
+
+    page = (run_dir / "web" / "index.html").read_text()
+    assert page.index('id="step-8"') < page.index('id="step-4"')  # newest first
+    for name in ("step0000004_probe.png", "step0000008_probe.png", "step0000008_train.png"):
+        assert name in page and (run_dir / "web" / "images" / name).exists()
+
+    state = load_checkpoint(str(run_dir / "latest_checkpoint.pth"))
+    assert state["format_version"] == FORMAT_VERSION
+    assert (state["epoch"], state["epoch_iter"], state["global_step"]) == (2, 4, 8)
+    assert set(state["networks"]) == {"G_A", "G_B", "D_A", "D_B"}
+    assert state["optimizers"]["G"]["state"], "Adam moments must be saved"
+    assert len(state["pools"]["fake_A"]["images"]) == 3
+    assert state["options"]["seed"] == 7
+    g_a = torch.load(run_dir / "latest_net_G_A.pth", weights_only=True)
+    assert all(torch.equal(g_a[k], state["networks"]["G_A"][k]) for k in g_a)
+
+
+def _all_weights(path):
+    state = torch.load(path, weights_only=True)
+    return state, {f"{n}.{k}": v for n, sd in state["networks"].items() for k, v in sd.items()}
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_resume_mid_epoch_is_bit_identical(dataroot, tmp_path, workers):
+    straight = tiny_flags(dataroot, str(tmp_path / "a")) + ["--num_threads", workers]
+    assert run(straight + ["--save_latest_freq", "3", "--save_by_iter"]) == 0
+
+    # A fresh run folder holding only the step-3 checkpoint, as if the first run had died there.
+    resumed_dir = tmp_path / "b" / "tiny"
+    resumed_dir.mkdir(parents=True)
+    shutil.copy(tmp_path / "a" / "tiny" / "iter_3_checkpoint.pth", resumed_dir)
+    resumed = tiny_flags(dataroot, str(tmp_path / "b")) + ["--num_threads", workers]
+    assert run(resumed + ["--continue_train", "--load_iter", "3"]) == 0
+
+    a_state, a = _all_weights(tmp_path / "a" / "tiny" / "latest_checkpoint.pth")
+    b_state, b = _all_weights(resumed_dir / "latest_checkpoint.pth")
+    assert b_state["global_step"] == a_state["global_step"] == 8
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(a_state["optimizers"]["G"]["state"][0]["exp_avg_sq"],
+                       b_state["optimizers"]["G"]["state"][0]["exp_avg_sq"])
+
+
+def test_resume_from_epoch_end_continues_with_latest(dataroot, tmp_path):
+    flags = tiny_flags(dataroot, str(tmp_path / "ck"))
+    assert run(flags + ["--n_epochs_decay", "0"]) == 0  # one epoch only
+    assert run(flags + ["--continue_train"]) == 0  # extends to 2 epochs from epoch 2
+    state = load_checkpoint(str(tmp_path / "ck" / "tiny" / "latest_checkpoint.pth"))
+    assert (state["epoch"], state["global_step"]) == (2, 8)
+
+
+def test_bad_inputs_give_one_line_and_exit_2(dataroot, tmp_path, capsys):
+    ck = str(tmp_path / "ck")
+    assert run(tiny_flags(dataroot, ck) + ["--continue_train"]) == 2
+    assert "latest_checkpoint.pth: checkpoint not found" in capsys.readouterr().err
+
+    assert run(tiny_flags(dataroot, ck) + ["--n_epochs_decay", "0"]) == 0
+    capsys.readouterr()
+    assert run(tiny_flags(dataroot, ck) + ["--continue_train", "--ngf", "8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--ngf 4 (flags say 8)" in err and len(err.splitlines()) == 1
+
+    empty = tmp_path / "empty"
+    (empty / "trainA").mkdir(parents=True)
+    write_images(str(empty / "trainB"), 1, 16, color=True, seed=0)
+    assert run(tiny_flags(str(empty), ck, name="e")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "trainA: no images" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "ck" / "e").exists(), "a failed start must not create a run folder"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--dataroot", "/nonexistent/data"], "trainA: folder not found"),
+    (["--dataroot", "x", "--crop_size", "512"], "--crop_size (512) must be <= --load_size (286)"),
+])
+def test_cli_user_errors_have_no_traceback(args, message, tmp_path):
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *args, "--checkpoints_dir", str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
