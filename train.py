@@ -51,22 +51,26 @@ N_PROBES = 4
 def load_probes(opt: argparse.Namespace) -> List[torch.Tensor]:
     """A fixed handful of pages, rendered at every display step so progress compares across time and runs.
 
-    Held-out pages (<dataroot>/testA) when present, else the first training pages; scaled to
-    --crop_size wide, the scale the generator trains at, and padded to the size it needs.
+    Held-out pages (<dataroot>/testA) when present, else training pages, spread evenly over the
+    sorted folder; shown at the scale the generator trains at (--load_size wide; native size,
+    capped at twice --crop_size, for the crop and none modes) and padded to the size it needs.
     """
     side = "A" if opt.direction == "AtoB" else "B"
     for folder in (os.path.join(opt.dataroot, "test" + side), os.path.join(opt.dataroot, opt.phase + side)):
         paths = find_images(folder) if os.path.isdir(folder) else []
+        picks = [paths[i * len(paths) // N_PROBES] for i in range(N_PROBES)] if len(paths) > N_PROBES else paths
         probes = []
-        for path in paths:
+        for path in picks:
             try:
                 img = load_image(path, opt.input_nc)
             except (OSError, ValueError, SyntaxError):
                 continue
-            img = pad_to_multiple(scale_width(img, opt.crop_size), required_multiple(opt.netG))
+            if opt.preprocess in ("crop", "none"):
+                width = min(img.size[0], 2 * opt.crop_size)
+            else:
+                width = opt.load_size
+            img = pad_to_multiple(scale_width(img, width), required_multiple(opt.netG))
             probes.append(to_tensor(img).unsqueeze(0))
-            if len(probes) == N_PROBES:
-                break
         if probes:
             return probes
     return []
@@ -129,6 +133,8 @@ def train(opt: argparse.Namespace) -> Dict[str, float]:
         if opt.seed is not None and opt.seed != saved_seed:
             log.warning("--seed %s ignored: resuming continues the checkpoint's seed %s", opt.seed, saved_seed)
         opt.seed = saved_seed
+        if opt.epoch_count != 1:
+            log.warning("--epoch_count ignored: resuming continues at the checkpoint's epoch")
     elif opt.seed is None:
         opt.seed = random.SystemRandom().randrange(2**31)
     seed_everything(opt.seed)

@@ -9,11 +9,12 @@ import argparse
 import json
 import math
 import os
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, UPSAMPLINGS, required_multiple
 from models.losses import GAN_MODES
 from options.presets import PRESETS
+from options.types import gpu_ids_type, number_type
 from util.fileio import atomic_write_text
 from util.schedule import LR_POLICIES
 
@@ -23,45 +24,16 @@ OPTIONS_JSON = "opt.json"
 OPTIONS_TXT = "opt.txt"
 
 
-def _number(kind: Callable[[str], Any], low: Optional[float] = None, high: Optional[float] = None,
-            low_open: bool = False) -> Callable[[str], Any]:
-    """An argparse `type` that converts with `kind` and checks the range, naming the bound."""
-
-    def convert(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}")
-        if low is not None and (value <= low if low_open else value < low):
-            raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low}, got {text}")
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"must be <= {high}, got {text}")
-        return value
-
-    convert.__name__ = kind.__name__
-    return convert
-
-
-def _gpu_ids(text: str) -> List[int]:
-    try:
-        ids = [int(part) for part in text.split(",") if part.strip() != ""]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0 or 0,1 (or -1 for CPU), got {text!r}")
-    if any(i < -1 for i in ids):
-        raise argparse.ArgumentTypeError(f"GPU ids are >= 0 (or -1 for CPU), got {text!r}")
-    return [i for i in ids if i >= 0]
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train.py",
         description="Train an unpaired CycleGAN colorizer (A = B/W scans, B = color pages).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    pos_int = _number(int, 1)
-    nonneg_int = _number(int, 0)
-    pos_float = _number(float, 0, low_open=True)
-    nonneg_float = _number(float, 0)
+    pos_int = number_type(int, 1)
+    nonneg_int = number_type(int, 0)
+    pos_float = number_type(float, 0, low_open=True)
+    nonneg_float = number_type(float, 0)
 
     g = parser.add_argument_group("experiment")
     g.add_argument("--dataroot", default=None,
@@ -71,14 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--suffix", default="", help="appended to --name, formatted with the options, e.g. {netG}_size{load_size}")
     g.add_argument("--preset", default=None, choices=sorted(PRESETS), help="named defaults (command-line flags still win)")
     g.add_argument("--seed", type=nonneg_int, default=None, help="random seed; omitted: drawn at start and saved in opt.json")
-    g.add_argument("--gpu_ids", type=_gpu_ids, default="0", help="GPU id to use, e.g. 0; -1 for CPU")
+    g.add_argument("--gpu_ids", type=gpu_ids_type, default="0", help="GPU id to use, e.g. 0; -1 for CPU")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA if present, else CPU")
     g.add_argument("--verbose", action="store_true", help="print network architectures and sizes")
 
     g = parser.add_argument_group("model")
     g.add_argument("--model", default="cycle_gan", choices=("cycle_gan",), help="training algorithm")
-    g.add_argument("--input_nc", type=_number(int, 1, 4), default=3, help="channels of domain A (1 = grayscale scans)")
-    g.add_argument("--output_nc", type=_number(int, 1, 4), default=3, help="channels of domain B")
+    g.add_argument("--input_nc", type=number_type(int, 1, 4), default=3, help="channels of domain A (1 = grayscale scans)")
+    g.add_argument("--output_nc", type=number_type(int, 1, 4), default=3, help="channels of domain B")
     g.add_argument("--ngf", type=pos_int, default=64, help="generator width (filters in the last conv layer)")
     g.add_argument("--ndf", type=pos_int, default=64, help="discriminator width (filters in the first conv layer)")
     g.add_argument("--netG", default="resnet_9blocks", choices=sorted(GENERATORS), help="generator architecture")
@@ -112,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch_size", type=pos_int, default=1, help="images per iteration")
     g.add_argument("--load_size", type=pos_int, default=286, help="scale images to this size")
     g.add_argument("--crop_size", type=pos_int, default=256, help="then crop to this size")
-    g.add_argument("--max_dataset_size", type=_number(float, 0, low_open=True), default=math.inf,
+    g.add_argument("--max_dataset_size", type=number_type(float, 0, low_open=True), default=math.inf,
                    help="use at most this many images per domain")
     g.add_argument("--preprocess", default="resize_and_crop", choices=PREPROCESS_MODES,
                    help="none pads to the size multiple the generator needs instead of resizing")
@@ -124,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n_epochs_decay", type=nonneg_int, default=100, help="epochs to decay the learning rate to zero")
     g.add_argument("--epoch_count", type=pos_int, default=1, help="first epoch number of a fresh run (resume reads it from the checkpoint)")
     g.add_argument("--lr", type=pos_float, default=0.0002, help="initial Adam learning rate")
-    g.add_argument("--beta1", type=_number(float, 0, 1), default=0.5, help="Adam beta1")
+    g.add_argument("--beta1", type=number_type(float, 0, 1), default=0.5, help="Adam beta1")
     g.add_argument("--lr_policy", default="linear", choices=LR_POLICIES,
                    help="learning-rate schedule (a pure function of the epoch)")
     g.add_argument("--lr_decay_iters", type=pos_int, default=50, help="step policy: multiply by 0.1 every this many epochs")

@@ -1,0 +1,33 @@
+"""argparse `type=` converters that check ranges and name the bound in the error."""
+
+import argparse
+from typing import Any, Callable, List, Optional
+
+
+def number_type(kind: Callable[[str], Any], low: Optional[float] = None, high: Optional[float] = None,
+                low_open: bool = False) -> Callable[[str], Any]:
+    """An argparse `type` that converts with `kind` and checks the range, naming the bound."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}")
+        if low is not None and (value <= low if low_open else value < low):
+            raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low}, got {text}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high}, got {text}")
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+def gpu_ids_type(text: str) -> List[int]:
+    try:
+        ids = [int(part) for part in text.split(",") if part.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0 or 0,1 (or -1 for CPU), got {text!r}")
+    if any(i < -1 for i in ids):
+        raise argparse.ArgumentTypeError(f"GPU ids are >= 0 (or -1 for CPU), got {text!r}")
+    return [i for i in ids if i >= 0]

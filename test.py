@@ -1,0 +1,249 @@
+"""Colorize a folder of B/W pages at their original size.
+
+    python test.py --dataroot datasets/demo/testA --name demo                       # a run of our train.py
+    python test.py --dataroot scans/vol12 --name onepiece --output_dir colored/vol12 --keep_lines
+    python test.py --dataroot scans/vol12 --name horse2zebra --model test --model_suffix _A --no_dropout
+
+Every image under --dataroot (recursive) is colorized. Outputs: with --output_dir, just the pages
+(<output_dir>/<relative path>/<stem>.png); otherwise upstream's layout
+<results_dir>/<name>/<phase>_<epoch>/images/. The HTML page (index.html, input beside output) is
+always written to that results folder. Exit status: 0 all pages done, 1 some pages failed
+(each named in one line), 2 nothing could start (bad flags, no images, missing or unfitting weights).
+"""
+
+import argparse
+import collections
+import concurrent.futures
+import dataclasses
+import logging
+import os
+import sys
+import time
+from typing import Deque, Iterator, List, Optional, Sequence, Tuple
+
+import dominate
+import torch
+import torch.nn as nn
+from dominate import tags
+from PIL import Image
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from data.image_folder import find_images, load_image
+from models.colorizer import Colorizer, strip_upstream_extras
+from models.networks import define_G, required_multiple
+from options.test_options import parse_test_options
+from options.train_options import OPTIONS_JSON, load_options
+from util.checkpoint import checkpoint_path
+from util.device import select_device
+from util.errors import UserError
+from util.fileio import atomic_save_image, atomic_write_text
+
+log = logging.getLogger("test")
+DEFAULT_WORK_WIDTH = 512
+
+
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder + os.sep)
+
+
+@dataclasses.dataclass
+class LoadedGenerator:
+    net: nn.Module
+    net_g: str
+    input_nc: int
+    output_nc: int
+    train_load_size: Optional[int]  # the --load_size it was trained with, when known
+    source: str
+
+
+def load_generator(opt: argparse.Namespace, device: torch.device) -> LoadedGenerator:
+    """The generator named by the flags, in eval mode with frozen weights.
+
+    A run folder with opt.json (ours) supplies the architecture; otherwise the architecture flags do.
+    """
+    run_dir = os.path.join(opt.checkpoints_dir, opt.name)
+    label = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
+    side = "A" if opt.direction == "AtoB" else "B"
+    suffix = opt.model_suffix if opt.model == "test" else "_" + side
+    weights = os.path.join(run_dir, f"{label}_net_G{suffix}.pth")
+
+    arch, train_load_size = opt, None
+    if os.path.isfile(os.path.join(run_dir, OPTIONS_JSON)):
+        arch = load_options(run_dir)
+        train_load_size = arch.load_size
+        log.info("architecture from %s: --netG %s --ngf %d --norm %s", os.path.join(run_dir, OPTIONS_JSON),
+                 arch.netG, arch.ngf, arch.norm)
+    input_nc, output_nc = arch.input_nc, arch.output_nc
+    if suffix == "_B":  # G_B maps color back to B/W
+        input_nc, output_nc = output_nc, input_nc
+
+    if os.path.isfile(weights):
+        source = weights
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:  # many unpickling error types, one meaning
+            raise UserError(f"{weights}: cannot be read as generator weights ({type(exc).__name__}: {exc})") from exc
+    elif os.path.isfile(checkpoint_path(run_dir, label)):
+        source = checkpoint_path(run_dir, label)
+        state = torch.load(source, map_location="cpu", weights_only=True)["networks"]["G" + suffix]
+    else:
+        raise UserError(f"{weights}: generator weights not found; check --name, --checkpoints_dir and --epoch")
+
+    net = define_G(arch.netG, input_nc, output_nc, arch.ngf, norm=arch.norm, use_dropout=not arch.no_dropout,
+                   upsampling=arch.upsampling)
+    try:
+        net.load_state_dict(strip_upstream_extras(state, net))
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise UserError(f"{source} does not fit --netG {arch.netG} --ngf {arch.ngf} --norm {arch.norm} "
+                        f"--input_nc {input_nc} --output_nc {output_nc}: {detail}") from exc
+    net.eval().requires_grad_(False).to(device)
+    return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, source)
+
+
+def prefetch(items: Sequence, load, workers: int, depth: int) -> Iterator:
+    """Yield (item, result or exception) in order, decoding up to `depth` items ahead on threads."""
+    if workers == 0:
+        for item in items:
+            try:
+                yield item, load(item)
+            except Exception as exc:  # reported per page by the caller
+                yield item, exc
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: Deque = collections.deque()
+        it = iter(items)
+        for item in it:
+            pending.append((item, pool.submit(load, item)))
+            if len(pending) >= depth:
+                break
+        while pending:
+            item, future = pending.popleft()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(load, nxt)))
+            try:
+                yield item, future.result()
+            except Exception as exc:
+                yield item, exc
+
+
+def thumbnail_path(results_dir: str, rel: str, kind: str) -> str:
+    return os.path.join(results_dir, "thumbs", os.path.splitext(rel)[0] + f"_{kind}.jpg")
+
+
+def save_page(result: Image.Image, page: Image.Image, out_path: str, thumbs: Tuple[str, str], width: int) -> None:
+    """Write the colorized page and the two HTML thumbnails (run on the writer thread)."""
+    atomic_save_image(result, out_path)
+    for image, path in zip((page, result), thumbs):
+        small = image.convert("RGB")
+        small.thumbnail((width, width * 4), Image.BICUBIC)
+        atomic_save_image(small, path)
+
+
+def write_html(results_dir: str, title: str, rows: List[Tuple[str, str, str]], width: int) -> None:
+    """index.html: one row per page, input beside output, each thumbnail linking to the full size."""
+    doc = dominate.document(title=title)
+    with doc.head:
+        tags.meta(charset="utf-8")
+        tags.style("td{padding:4px;vertical-align:top;font-family:sans-serif}img{border:1px solid #ccc}")
+    with doc:
+        tags.h1(title)
+        tags.p(f"{len(rows)} pages. Click a thumbnail for the full-size image.")
+        with tags.table():
+            tags.tr(tags.th("page"), tags.th("input"), tags.th("colorized"))
+            for name, src, out in rows:
+                with tags.tr():
+                    tags.td(name)
+                    for target, kind in ((src, "in"), (out, "out")):
+                        thumb = os.path.relpath(thumbnail_path(results_dir, name, kind), results_dir)
+                        tags.td(tags.a(tags.img(src=thumb, width=width), href=os.path.relpath(target, results_dir)))
+    atomic_write_text(os.path.join(results_dir, "index.html"), doc.render())
+
+
+def run(opt: argparse.Namespace) -> int:
+    if not os.path.isdir(opt.dataroot):
+        raise UserError(f"{opt.dataroot}: folder not found (--dataroot)")
+    paths = find_images(opt.dataroot, opt.num_test)
+    if not paths:
+        raise UserError(f"{opt.dataroot}: no images (png, jpg, jpeg, webp, bmp, tif, tiff) found (--dataroot)")
+    label = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
+    results_dir = os.path.join(opt.results_dir, opt.name, f"{opt.phase}_{label}")
+    out_root = opt.output_dir or os.path.join(results_dir, "images")
+    for flag, folder in (("--output_dir", out_root), ("--results_dir", results_dir)):
+        if _inside(folder, opt.dataroot):
+            raise UserError(f"{flag} {folder} is inside --dataroot {opt.dataroot}; choose a folder outside the input")
+
+    device = select_device(opt.device, opt.gpu_ids)
+    gen = load_generator(opt, device)
+    work_width = None
+    if opt.preprocess == "scale_width" or opt.keep_lines:
+        work_width = opt.load_size or gen.train_load_size or DEFAULT_WORK_WIDTH
+    colorizer = Colorizer(gen.net, device, required_multiple(gen.net_g), output_nc=gen.output_nc,
+                          input_nc=gen.input_nc, precision=opt.precision, tile_size=opt.tile_size,
+                          tile_overlap=opt.tile_overlap, keep_lines=opt.keep_lines, work_width=work_width)
+    log.info("colorizing %d pages from %s with %s on %s (%s%s%s)", len(paths), opt.dataroot, gen.source, device,
+             opt.precision, f", working width {work_width}" if work_width else ", full resolution",
+             ", keep_lines" if opt.keep_lines else "")
+
+    def output_path(src: str) -> str:
+        rel = os.path.relpath(src, opt.dataroot)
+        return os.path.join(out_root, os.path.splitext(rel)[0] + ".png")
+
+    todo = [p for p in paths if not (opt.skip_existing and os.path.exists(output_path(p)))]
+    skipped = len(paths) - len(todo)
+    if skipped:
+        log.info("skipping %d pages whose output exists (--skip_existing)", skipped)
+
+    done, failed = 0, []
+    start = time.perf_counter()
+    writer = concurrent.futures.ThreadPoolExecutor(max_workers=1)  # encode page i while computing page i+1
+    writes = []
+    with logging_redirect_tqdm(), tqdm(total=len(todo), unit="page", disable=None) as bar:
+        for src, page in prefetch(todo, lambda p: load_image(p, gen.input_nc), opt.num_threads, depth=2):
+            if isinstance(page, Exception):
+                failed.append(src)
+                log.error("failed %s: %s: %s", src, type(page).__name__, page)
+            else:
+                try:
+                    result = colorizer.colorize(page)
+                except RuntimeError as exc:  # e.g. out of memory on a huge page
+                    failed.append(src)
+                    log.error("failed %s: %s", src, " ".join(str(exc).split())[:200])
+                else:
+                    rel = os.path.relpath(src, opt.dataroot)
+                    thumbs = (thumbnail_path(results_dir, rel, "in"), thumbnail_path(results_dir, rel, "out"))
+                    writes.append(writer.submit(save_page, result, page, output_path(src), thumbs,
+                                                opt.display_winsize))
+                    done += 1
+            bar.update(1)
+            bar.set_postfix({"pages/s": f"{bar.n / max(time.perf_counter() - start, 1e-9):.2f}"})
+        for future in writes:
+            future.result()
+    writer.shutdown()
+
+    rows = [(os.path.relpath(p, opt.dataroot), p, output_path(p)) for p in paths
+            if p not in failed and os.path.exists(output_path(p))
+            and os.path.exists(thumbnail_path(results_dir, os.path.relpath(p, opt.dataroot), "out"))]
+    write_html(results_dir, f"{opt.name}: {opt.dataroot}", rows, opt.display_winsize)
+    elapsed = time.perf_counter() - start
+    log.info("colorized %d, failed %d%s in %.1f s; pages in %s, HTML %s", done, len(failed),
+             f", skipped {skipped}" if skipped else "", elapsed, out_root, os.path.join(results_dir, "index.html"))
+    return 1 if failed else 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    opt = parse_test_options(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        return run(opt)
+    except UserError as exc:
+        print(f"test.py: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""test.py: whole folders, original sizes, upstream weights, tiling, bad files."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import test as colorize_cli
+from data.transforms import to_tensor
+from models.colorizer import Colorizer
+from models.networks import define_G
+from options.train_options import parse_train_options, save_options
+
+
+def _page(path, size, seed=0, mode="RGB"):
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (max(2, size[1] // 8), max(2, size[0] // 8))).astype(np.uint8)
+    img = Image.fromarray(small).resize(size, Image.BILINEAR).convert(mode)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    img.save(path)
+    return path
+
+
+@pytest.fixture
+def run_folder(tmp_path):
+    """A run folder as train.py leaves it: opt.json and latest_net_G_A.pth (random weights, ngf 4)."""
+    ck = tmp_path / "ck"
+    opt = parse_train_options(["--dataroot", "unused", "--name", "tiny", "--checkpoints_dir", str(ck),
+                               "--netG", "resnet_6blocks", "--ngf", "4", "--load_size", "64", "--crop_size", "64"])
+    run_dir = ck / "tiny"
+    run_dir.mkdir(parents=True)
+    save_options(opt, str(run_dir))
+    torch.manual_seed(0)
+    net = define_G("resnet_6blocks", 3, 3, ngf=4)
+    torch.save(net.state_dict(), run_dir / "latest_net_G_A.pth")
+    return str(ck)
+
+
+def _run(args):
+    return colorize_cli.main(args)
+
+
+@pytest.mark.parametrize("extra", [[], ["--preprocess", "scale_width", "--load_size", "100"], ["--keep_lines"],
+                                   ["--tile_size", "96", "--tile_overlap", "16"], ["--precision", "bf16"]])
+def test_output_size_equals_input_size(tmp_path, run_folder, extra):
+    src = tmp_path / "in"
+    _page(str(src / "odd.png"), (333, 517))
+    _page(str(src / "gray.png"), (75, 41), mode="L")
+    _page(str(src / "sub" / "deeper" / "rgba.png"), (50, 66), mode="RGBA")
+    out = tmp_path / "out"
+    assert _run(["--dataroot", str(src), "--name", "tiny", "--checkpoints_dir", run_folder,
+                 "--output_dir", str(out), "--results_dir", str(tmp_path / "res"), "--device", "cpu"] + extra) == 0
+    for rel, size in (("odd.png", (333, 517)), ("gray.png", (75, 41)), ("sub/deeper/rgba.png", (50, 66))):
+        with Image.open(out / rel) as img:
+            assert img.size == size and img.mode == "RGB", rel
+    page = (tmp_path / "res" / "tiny" / "test_latest" / "index.html").read_text()
+    assert all(name in page for name in ("odd.png", "gray.png", "sub/deeper/rgba.png"))
+
+
+def test_keep_lines_keeps_the_scan_luminance(tmp_path, run_folder):
+    src = tmp_path / "in"
+    path = _page(str(src / "p.png"), (120, 90), mode="L")
+    out = tmp_path / "out"
+    assert _run(["--dataroot", str(src), "--name", "tiny", "--checkpoints_dir", run_folder, "--keep_lines",
+                 "--output_dir", str(out), "--results_dir", str(tmp_path / "r"), "--load_size", "40"]) == 0
+    luma_in = np.asarray(Image.open(path).convert("L"), dtype=np.int16)
+    luma_out = np.asarray(Image.open(out / "p.png").convert("L"), dtype=np.int16)
+    assert np.abs(luma_in - luma_out).mean() < 2.5  # only YCbCr round-off and chroma clipping
+
+
+def test_upstream_weights_give_upstream_output(tmp_path):
+    torch.manual_seed(1)
+    net = define_G("resnet_9blocks", 3, 3, ngf=4).eval()
+    state = net.state_dict()
+    # Older upstream versions saved running stats for InstanceNorm layers; they must be ignored.
+    state["model.2.running_mean"] = torch.zeros(4)
+    state["model.2.running_var"] = torch.ones(4)
+    run_dir = tmp_path / "ck" / "horse2zebra"
+    run_dir.mkdir(parents=True)
+    torch.save(state, run_dir / "latest_net_G_A.pth")
+    src = tmp_path / "in"
+    path = _page(str(src / "page.png"), (64, 48))
+    out = tmp_path / "out"
+    assert _run(["--dataroot", str(src), "--name", "horse2zebra", "--checkpoints_dir", str(tmp_path / "ck"),
+                 "--model", "test", "--model_suffix", "_A", "--no_dropout", "--ngf", "4",
+                 "--output_dir", str(out), "--results_dir", str(tmp_path / "r")]) == 0
+    with torch.no_grad():
+        y = net(to_tensor(Image.open(path).convert("RGB")).unsqueeze(0))[0]
+    expected = ((y.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.array_equal(np.asarray(Image.open(out / "page.png")), expected)
+
+
+def _psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255.0 ** 2 / max(mse, 1e-12))
+
+
+def test_tiled_matches_untiled(tmp_path):
+    torch.manual_seed(0)
+    net = define_G("resnet_6blocks", 3, 3, ngf=8).eval()
+    page = Image.open(_page(str(tmp_path / "p.png"), (300, 220), seed=3))
+    whole = Colorizer(net, torch.device("cpu"), 4, output_nc=3, input_nc=3, tile_size=0).colorize(page)
+    tiled = Colorizer(net, torch.device("cpu"), 4, output_nc=3, input_nc=3, tile_size=128,
+                      tile_overlap=48).colorize(page)
+    assert tiled.size == whole.size
+    assert _psnr(np.asarray(tiled), np.asarray(whole)) >= 35.0
+
+
+def test_bad_files_are_named_the_rest_colorized_exit_1(tmp_path, run_folder, caplog):
+    src = tmp_path / "in"
+    _page(str(src / "a.png"), (40, 40))
+    _page(str(src / "b.jpg"), (44, 40))
+    (src / "text.jpg").write_text("not an image")
+    good = (src / "a.png").read_bytes()
+    (src / "truncated.png").write_bytes(good[: len(good) // 2])
+    (src / "notes.txt").write_text("ignored")
+    out = tmp_path / "out"
+    with caplog.at_level("INFO"):
+        code = _run(["--dataroot", str(src), "--name", "tiny", "--checkpoints_dir", run_folder,
+                     "--output_dir", str(out), "--results_dir", str(tmp_path / "r")])
+    assert code == 1
+    assert "failed " + str(src / "text.jpg") in caplog.text
+    assert "failed " + str(src / "truncated.png") in caplog.text
+    assert "colorized 2, failed 2" in caplog.text
+    assert sorted(os.listdir(out)) == ["a.png", "b.png"]
+
+
+def test_skip_existing_resumes_a_folder(tmp_path, run_folder, caplog):
+    src = tmp_path / "in"
+    for i in range(3):
+        _page(str(src / f"{i}.png"), (32, 32), seed=i)
+    args = ["--dataroot", str(src), "--name", "tiny", "--checkpoints_dir", run_folder,
+            "--results_dir", str(tmp_path / "r")]
+    assert _run(args + ["--num_test", "2"]) == 0
+    with caplog.at_level("INFO"):
+        assert _run(args + ["--skip_existing"]) == 0
+    assert "colorized 1, failed 0, skipped 2" in caplog.text
+    images = tmp_path / "r" / "tiny" / "test_latest" / "images"
+    assert sorted(os.listdir(images)) == ["0.png", "1.png", "2.png"]
+
+
+@pytest.mark.parametrize("case,message", [
+    ("empty", "no images"),
+    ("missing", "generator weights not found"),
+    ("misfit", "does not fit --netG resnet_9blocks --ngf 64"),
+    ("inside", "is inside --dataroot"),
+])
+def test_startup_errors_exit_2_with_one_line(tmp_path, run_folder, capsys, case, message):
+    src = tmp_path / "in"
+    src.mkdir()
+    if case != "empty":
+        _page(str(src / "a.png"), (32, 32))
+    args = ["--dataroot", str(src), "--results_dir", str(tmp_path / "r")]
+    if case == "missing":
+        args += ["--name", "nope", "--checkpoints_dir", run_folder]
+    elif case == "misfit":
+        run_dir = tmp_path / "up" / "x"
+        run_dir.mkdir(parents=True)
+        torch.save(define_G("resnet_6blocks", 3, 3, ngf=4).state_dict(), run_dir / "latest_net_G_A.pth")
+        args += ["--name", "x", "--checkpoints_dir", str(tmp_path / "up")]
+    else:
+        args += ["--name", "tiny", "--checkpoints_dir", run_folder]
+    if case == "inside":
+        args += ["--output_dir", str(src / "colored")]
+    assert _run(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert sorted(os.listdir(src)) == ([] if case == "empty" else ["a.png"])
