@@ -14,7 +14,6 @@ always written to that results folder. Exit status: 0 all pages done, 1 some pag
 import argparse
 import collections
 import concurrent.futures
-import dataclasses
 import logging
 import os
 import sys
@@ -22,19 +21,16 @@ import time
 from typing import Deque, Iterator, List, Optional, Sequence, Tuple
 
 import dominate
-import torch
-import torch.nn as nn
 from dominate import tags
 from PIL import Image
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from data.image_folder import find_images, load_image
-from models.colorizer import Colorizer, strip_upstream_extras
-from models.networks import define_G, required_multiple
-from options.test_options import parse_test_options
-from options.train_options import OPTIONS_JSON, load_options
-from util.checkpoint import checkpoint_path
+from models.colorizer import Colorizer, resolve_precision
+from models.generator_loader import load_generator, weights_label
+from models.networks import required_multiple
+from options.test_options import generator_suffix, parse_test_options
 from util.device import select_device
 from util.errors import UserError
 from util.fileio import atomic_save_image, atomic_write_text
@@ -46,61 +42,6 @@ DEFAULT_WORK_WIDTH = 512
 def _inside(path: str, folder: str) -> bool:
     path, folder = os.path.realpath(path), os.path.realpath(folder)
     return path == folder or path.startswith(folder + os.sep)
-
-
-@dataclasses.dataclass
-class LoadedGenerator:
-    net: nn.Module
-    net_g: str
-    input_nc: int
-    output_nc: int
-    train_load_size: Optional[int]  # the --load_size it was trained with, when known
-    source: str
-
-
-def load_generator(opt: argparse.Namespace, device: torch.device) -> LoadedGenerator:
-    """The generator named by the flags, in eval mode with frozen weights.
-
-    A run folder with opt.json (ours) supplies the architecture; otherwise the architecture flags do.
-    """
-    run_dir = os.path.join(opt.checkpoints_dir, opt.name)
-    label = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
-    side = "A" if opt.direction == "AtoB" else "B"
-    suffix = opt.model_suffix if opt.model == "test" else "_" + side
-    weights = os.path.join(run_dir, f"{label}_net_G{suffix}.pth")
-
-    arch, train_load_size = opt, None
-    if os.path.isfile(os.path.join(run_dir, OPTIONS_JSON)):
-        arch = load_options(run_dir)
-        train_load_size = arch.load_size
-        log.info("architecture from %s: --netG %s --ngf %d --norm %s", os.path.join(run_dir, OPTIONS_JSON),
-                 arch.netG, arch.ngf, arch.norm)
-    input_nc, output_nc = arch.input_nc, arch.output_nc
-    if suffix == "_B":  # G_B maps color back to B/W
-        input_nc, output_nc = output_nc, input_nc
-
-    if os.path.isfile(weights):
-        source = weights
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except Exception as exc:  # many unpickling error types, one meaning
-            raise UserError(f"{weights}: cannot be read as generator weights ({type(exc).__name__}: {exc})") from exc
-    elif os.path.isfile(checkpoint_path(run_dir, label)):
-        source = checkpoint_path(run_dir, label)
-        state = torch.load(source, map_location="cpu", weights_only=True)["networks"]["G" + suffix]
-    else:
-        raise UserError(f"{weights}: generator weights not found; check --name, --checkpoints_dir and --epoch")
-
-    net = define_G(arch.netG, input_nc, output_nc, arch.ngf, norm=arch.norm, use_dropout=not arch.no_dropout,
-                   upsampling=arch.upsampling)
-    try:
-        net.load_state_dict(strip_upstream_extras(state, net))
-    except RuntimeError as exc:
-        detail = " ".join(str(exc).split())[:300]
-        raise UserError(f"{source} does not fit --netG {arch.netG} --ngf {arch.ngf} --norm {arch.norm} "
-                        f"--input_nc {input_nc} --output_nc {output_nc}: {detail}") from exc
-    net.eval().requires_grad_(False).to(device)
-    return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, source)
 
 
 def prefetch(items: Sequence, load, workers: int, depth: int) -> Iterator:
@@ -169,7 +110,7 @@ def run(opt: argparse.Namespace) -> int:
     paths = find_images(opt.dataroot, opt.num_test)
     if not paths:
         raise UserError(f"{opt.dataroot}: no images (png, jpg, jpeg, webp, bmp, tif, tiff) found (--dataroot)")
-    label = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
+    label = weights_label(opt.epoch, opt.load_iter)
     results_dir = os.path.join(opt.results_dir, opt.name, f"{opt.phase}_{label}")
     out_root = opt.output_dir or os.path.join(results_dir, "images")
     for flag, folder in (("--output_dir", out_root), ("--results_dir", results_dir)):
@@ -177,15 +118,16 @@ def run(opt: argparse.Namespace) -> int:
             raise UserError(f"{flag} {folder} is inside --dataroot {opt.dataroot}; choose a folder outside the input")
 
     device = select_device(opt.device, opt.gpu_ids)
-    gen = load_generator(opt, device)
+    gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), label, generator_suffix(opt), opt, device)
     work_width = None
     if opt.preprocess == "scale_width" or opt.keep_lines:
         work_width = opt.load_size or gen.train_load_size or DEFAULT_WORK_WIDTH
+    precision = resolve_precision(opt.precision, device)
     colorizer = Colorizer(gen.net, device, required_multiple(gen.net_g), output_nc=gen.output_nc,
-                          input_nc=gen.input_nc, precision=opt.precision, tile_size=opt.tile_size,
+                          input_nc=gen.input_nc, precision=precision, tile_size=opt.tile_size,
                           tile_overlap=opt.tile_overlap, keep_lines=opt.keep_lines, work_width=work_width)
     log.info("colorizing %d pages from %s with %s on %s (%s%s%s)", len(paths), opt.dataroot, gen.source, device,
-             opt.precision, f", working width {work_width}" if work_width else ", full resolution",
+             precision, f", working width {work_width}" if work_width else ", full resolution",
              ", keep_lines" if opt.keep_lines else "")
 
     def output_path(src: str) -> str:

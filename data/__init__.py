@@ -2,7 +2,7 @@
 
 import argparse
 import os
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict
 
 import torch
 from torch.utils.data import DataLoader, Dataset

@@ -11,8 +11,39 @@ from typing import Optional, Sequence
 from models.networks import GENERATORS, NORMS, UPSAMPLINGS
 from options.types import gpu_ids_type, number_type
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TEST_PREPROCESS = ("none", "scale_width")
+
+
+def add_weights_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags that pick a generator and, for weights without opt.json, describe its architecture."""
+    g = parser.add_argument_group("which weights")
+    g.add_argument("--name", default="experiment_name", help="run folder under --checkpoints_dir holding the weights")
+    g.add_argument("--checkpoints_dir", default="./checkpoints", help="where run folders live")
+    g.add_argument("--model", default="cycle_gan", choices=("cycle_gan", "test"),
+                   help="cycle_gan: <epoch>_net_G_A.pth (G_B with --direction BtoA); "
+                        "test: upstream's single generator <epoch>_net_G<model_suffix>.pth")
+    g.add_argument("--model_suffix", default="", help="with --model test: e.g. _A loads <epoch>_net_G_A.pth")
+    g.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"), help="AtoB uses G_A (B/W -> color)")
+    g.add_argument("--epoch", default="latest", help="which weights: latest or an epoch number")
+    g.add_argument("--load_iter", type=number_type(int, 0), default=0, help="if > 0, use the iter_<load_iter> weights")
+
+    g = parser.add_argument_group("architecture (only for weights without opt.json, e.g. from upstream)")
+    g.add_argument("--netG", default="resnet_9blocks", choices=sorted(GENERATORS))
+    g.add_argument("--ngf", type=number_type(int, 1), default=64)
+    g.add_argument("--norm", default="instance", choices=NORMS)
+    g.add_argument("--input_nc", type=number_type(int, 1, 4), default=3)
+    g.add_argument("--output_nc", type=number_type(int, 1, 4), default=3)
+    g.add_argument("--upsampling", default="transpose", choices=UPSAMPLINGS)
+    g.add_argument("--no_dropout", action="store_true", default=True, help="accepted for upstream compatibility")
+    g.add_argument("--dropout", dest="no_dropout", action="store_false", help="the weights were trained with dropout")
+
+
+def generator_suffix(opt: argparse.Namespace) -> str:
+    """Which generator file: upstream's --model_suffix with --model test, else G_A or G_B by --direction."""
+    if opt.model == "test":
+        return opt.model_suffix
+    return "_A" if opt.direction == "AtoB" else "_B"
 
 
 def build_test_parser() -> argparse.ArgumentParser:
@@ -26,8 +57,6 @@ def build_test_parser() -> argparse.ArgumentParser:
 
     g = parser.add_argument_group("input and output")
     g.add_argument("--dataroot", required=True, help="folder of B/W pages (searched recursively)")
-    g.add_argument("--name", default="experiment_name", help="run folder under --checkpoints_dir holding the weights")
-    g.add_argument("--checkpoints_dir", default="./checkpoints", help="where run folders live")
     g.add_argument("--results_dir", default="./results/", help="results and index.html go to <results_dir>/<name>/<phase>_<epoch>/")
     g.add_argument("--output_dir", default=None,
                    help="write only the colorized pages here, as <relative path>/<stem>.png (sub-folders mirrored)")
@@ -36,25 +65,7 @@ def build_test_parser() -> argparse.ArgumentParser:
     g.add_argument("--skip_existing", action="store_true", help="leave pages whose output already exists (resume a folder)")
     g.add_argument("--display_winsize", type=pos_int, default=256, help="thumbnail width on the HTML page")
 
-    g = parser.add_argument_group("which weights")
-    g.add_argument("--model", default="cycle_gan", choices=("cycle_gan", "test"),
-                   help="cycle_gan: <epoch>_net_G_A.pth (G_B with --direction BtoA); "
-                        "test: upstream's single generator <epoch>_net_G<model_suffix>.pth")
-    g.add_argument("--model_suffix", default="", help="with --model test: e.g. _A loads <epoch>_net_G_A.pth")
-    g.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"), help="AtoB uses G_A (B/W -> color)")
-    g.add_argument("--epoch", default="latest", help="which weights: latest or an epoch number")
-    g.add_argument("--load_iter", type=nonneg_int, default=0, help="if > 0, use the iter_<load_iter> weights")
-
-    g = parser.add_argument_group("architecture (only for weights without opt.json, e.g. from upstream)")
-    g.add_argument("--netG", default="resnet_9blocks", choices=sorted(GENERATORS))
-    g.add_argument("--ngf", type=pos_int, default=64)
-    g.add_argument("--norm", default="instance", choices=NORMS)
-    g.add_argument("--input_nc", type=number_type(int, 1, 4), default=3)
-    g.add_argument("--output_nc", type=number_type(int, 1, 4), default=3)
-    g.add_argument("--upsampling", default="transpose", choices=UPSAMPLINGS)
-    g.add_argument("--no_dropout", action="store_true", default=True, help="accepted for upstream compatibility")
-    g.add_argument("--dropout", dest="no_dropout", action="store_false", help="the weights were trained with dropout")
-    g.add_argument("--eval", action="store_true", help="accepted for upstream compatibility (always eval mode here)")
+    add_weights_flags(parser)
 
     g = parser.add_argument_group("how pages are processed")
     g.add_argument("--preprocess", default="none", choices=TEST_PREPROCESS,
@@ -66,10 +77,12 @@ def build_test_parser() -> argparse.ArgumentParser:
     g.add_argument("--tile_size", type=nonneg_int, default=None,
                    help="run the generator on tiles of this size (0 = never); default: tile pages above 2 megapixels")
     g.add_argument("--tile_overlap", type=pos_int, default=64, help="pixels each tile shares with its neighbours")
-    g.add_argument("--precision", default="fp32", choices=PRECISIONS, help="compute precision (bf16/fp16 via autocast)")
+    g.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="compute precision (bf16/fp16 via autocast); auto: bf16 where the hardware has it natively")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA if present, else CPU")
     g.add_argument("--gpu_ids", type=gpu_ids_type, default="0", help="GPU id; -1 for CPU")
     g.add_argument("--num_threads", type=nonneg_int, default=2, help="threads decoding and encoding pages beside compute")
+    g.add_argument("--eval", action="store_true", help="accepted for upstream compatibility (always eval mode here)")
     return parser
 
 

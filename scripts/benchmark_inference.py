@@ -7,14 +7,13 @@
 Prints one row per configuration: seconds per page, GFLOP/s (counted at full resolution, so the
 cheaper modes show the speed a user perceives), and the peak resident memory of the process.
 The weights are random (speed does not depend on them); pages are synthetic line art.
-Each test.py row runs a fresh process over --pages same-size pages, start-up and model load
-included, and divides its wall time by the page count.
+Every row is a fresh process over --pages same-size pages, start-up and model load included, its
+wall time divided by the page count; the baseline row does what upstream's test.py does per page.
 """
 
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -37,16 +36,35 @@ MODES = {
     "keep_lines": ["--keep_lines", "--load_size", "512"],
 }
 
-# Runs test.py in this process and reports its peak RSS: the number covers the whole run.
+# Runs a script in a fresh process and reports that process's peak resident memory (VmHWM: unlike
+# getrusage's maxrss, it is not inherited from the parent across fork and exec).
 _WRAPPER = (
-    "import resource, runpy, sys, json;"
-    "sys.argv = ['test.py'] + sys.argv[1:];"
+    "import runpy, sys, json\n"
+    "script = sys.argv[1]; sys.argv = sys.argv[1:]\n"
     "code = 0\n"
-    "try:\n    runpy.run_path('test.py', run_name='__main__')\n"
+    "try:\n    runpy.run_path(script, run_name='__main__')\n"
     "except SystemExit as e:\n    code = e.code or 0\n"
-    "print(json.dumps({'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'code': code}),"
-    " file=sys.stderr)\n"
+    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+    "print(json.dumps({'rss_mb': int(hwm) / 1024, 'code': code}), file=sys.stderr)\n"
 )
+
+# Upstream's test path, as a whole process: load the generator, then per page decode, scale to
+# [-1, 1], one eager fp32 forward under no_grad at full resolution, save.
+_EAGER = """
+import os, sys, numpy as np, torch
+from PIL import Image
+sys.path.insert(0, os.getcwd())
+from models.networks import define_G
+ck, pages, out = sys.argv[1:4]
+net = define_G("resnet_9blocks", 3, 3, ngf=64).eval()
+net.load_state_dict(torch.load(ck, weights_only=True))
+for name in sorted(os.listdir(pages)):
+    x = torch.from_numpy(np.asarray(Image.open(os.path.join(pages, name)).convert("RGB"), np.float32))
+    x = (x.permute(2, 0, 1)[None] / 127.5 - 1)
+    with torch.no_grad():
+        y = net(x)[0]
+    Image.fromarray(((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()).save(os.path.join(out, name))
+"""
 
 
 def conv_gflop(net: torch.nn.Module, height: int, width: int) -> float:
@@ -87,29 +105,14 @@ def synthetic_page(width: int, height: int, seed: int) -> Image.Image:
     return img.convert("RGB")
 
 
-def eager_baseline(net: torch.nn.Module, width: int, height: int, repeats: int) -> Dict[str, float]:
-    """Upstream's test path: no_grad, eager fp32, the whole padded page at once."""
-    x = torch.rand(1, 3, height, width) * 2 - 1
-    times = []
-    with torch.no_grad():
-        for _ in range(repeats):
-            start = time.perf_counter()
-            net(x)
-            times.append(time.perf_counter() - start)
-    return {"s_per_page": float(np.median(times)),
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-
-
-def run_test_py(ck: str, pages: str, out: str, extra: List[str]) -> Dict[str, float]:
-    args = [sys.executable, "-c", _WRAPPER, "--dataroot", pages, "--name", "bench", "--checkpoints_dir", ck,
-            "--model", "test", "--model_suffix", "_A", "--output_dir", out, "--results_dir",
-            os.path.join(out, "results"), "--device", "cpu"] + extra
+def run_process(script: str, args: List[str]) -> Dict[str, float]:
+    """Wall time and peak RSS of `python script args` in a fresh process."""
     start = time.perf_counter()
-    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", _WRAPPER, script] + args, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
     report = json.loads(proc.stderr.strip().splitlines()[-1])
     if report["code"] != 0:
-        raise RuntimeError(f"test.py failed: {proc.stderr[-2000:]}")
+        raise RuntimeError(f"{script} failed: {proc.stderr[-2000:]}")
     return {"wall_s": wall, "rss_mb": report["rss_mb"]}
 
 
@@ -119,8 +122,8 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--height", type=int, default=1700)
     parser.add_argument("--pages", type=int, default=3, help="same-size pages per test.py process")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "fp16"])
-    parser.add_argument("--skip_eager", action="store_true", help="skip the in-process eager baseline")
+    parser.add_argument("--precisions", nargs="+", default=["auto", "fp32"], choices=["auto", "fp32", "bf16", "fp16"])
+    parser.add_argument("--skip_eager", action="store_true", help="skip the upstream-style eager baseline")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
     if args.threads:
@@ -140,13 +143,21 @@ def main(argv: List[str] = None) -> int:
             synthetic_page(args.width, args.height, i).save(os.path.join(pages, f"page{i}.png"))
 
         if not args.skip_eager:
-            base = eager_baseline(net, args.width, args.height, repeats=2)
-            rows.append(("eager fp32 (upstream-style, in-process)", base["s_per_page"], base["rss_mb"]))
+            script = os.path.join(tmp, "eager.py")
+            with open(script, "w") as f:
+                f.write(_EAGER)
+            os.makedirs(os.path.join(tmp, "out_eager"))
+            base = run_process(script, [os.path.join(ck, "latest_net_G_A.pth"), pages, os.path.join(tmp, "out_eager")])
+            rows.append(("upstream-style eager fp32", base["wall_s"] / args.pages, base["rss_mb"]))
         del net
         for mode in args.modes:
             for precision in args.precisions:
                 out = os.path.join(tmp, f"out_{mode}_{precision}")
-                result = run_test_py(os.path.join(tmp, "ck"), pages, out, MODES[mode] + ["--precision", precision])
+                result = run_process("test.py", [
+                    "--dataroot", pages, "--name", "bench", "--checkpoints_dir", os.path.join(tmp, "ck"),
+                    "--model", "test", "--model_suffix", "_A", "--output_dir", out,
+                    "--results_dir", os.path.join(out, "results"), "--device", "cpu", "--precision", precision,
+                ] + MODES[mode])
                 rows.append((f"test.py {mode} {precision}", result["wall_s"] / args.pages, result["rss_mb"]))
 
     print(f"\n{args.width}x{args.height} page, resnet_9blocks ngf 64: {gflop:.0f} GFLOP at full resolution, "

@@ -1,6 +1,7 @@
 """test.py: whole folders, original sizes, upstream weights, tiling, bad files."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from PIL import Image
 
 import test as colorize_cli
 from data.transforms import to_tensor
-from models.colorizer import Colorizer
+from models.colorizer import Colorizer, resolve_precision
 from models.networks import define_G
 from options.train_options import parse_train_options, save_options
 
@@ -84,7 +85,7 @@ def test_upstream_weights_give_upstream_output(tmp_path):
     path = _page(str(src / "page.png"), (64, 48))
     out = tmp_path / "out"
     assert _run(["--dataroot", str(src), "--name", "horse2zebra", "--checkpoints_dir", str(tmp_path / "ck"),
-                 "--model", "test", "--model_suffix", "_A", "--no_dropout", "--ngf", "4",
+                 "--model", "test", "--model_suffix", "_A", "--no_dropout", "--ngf", "4", "--precision", "fp32",
                  "--output_dir", str(out), "--results_dir", str(tmp_path / "r")]) == 0
     with torch.no_grad():
         y = net(to_tensor(Image.open(path).convert("RGB")).unsqueeze(0))[0]
@@ -97,15 +98,31 @@ def _psnr(a, b):
     return 10 * np.log10(255.0 ** 2 / max(mse, 1e-12))
 
 
-def test_tiled_matches_untiled(tmp_path):
+@pytest.mark.parametrize("net_g,upsampling", [("resnet_6blocks", "transpose"), ("resnet_9blocks", "resize")])
+def test_exact_tiling_matches_untiled(tmp_path, net_g, upsampling):
     torch.manual_seed(0)
-    net = define_G("resnet_6blocks", 3, 3, ngf=8).eval()
-    page = Image.open(_page(str(tmp_path / "p.png"), (300, 220), seed=3))
+    net = define_G(net_g, 3, 3, ngf=8, upsampling=upsampling).eval()
+    page = Image.open(_page(str(tmp_path / "p.png"), (301, 222), seed=3))
     whole = Colorizer(net, torch.device("cpu"), 4, output_nc=3, input_nc=3, tile_size=0).colorize(page)
-    tiled = Colorizer(net, torch.device("cpu"), 4, output_nc=3, input_nc=3, tile_size=128,
-                      tile_overlap=48).colorize(page)
+    tiled = Colorizer(net, torch.device("cpu"), 4, output_nc=3, input_nc=3, tile_size=96).colorize(page)
+    assert tiled.size == whole.size == (301, 222)
+    assert _psnr(np.asarray(tiled), np.asarray(whole)) >= 60.0  # equal up to float rounding
+
+
+def test_approximate_tiling_for_other_generators_stays_close(tmp_path):
+    torch.manual_seed(0)
+    net = define_G("unet_128", 3, 3, ngf=4, norm="instance").eval()
+    page = Image.open(_page(str(tmp_path / "p.png"), (300, 260), seed=4))
+    whole = Colorizer(net, torch.device("cpu"), 128, output_nc=3, input_nc=3, tile_size=0).colorize(page)
+    tiled = Colorizer(net, torch.device("cpu"), 128, output_nc=3, input_nc=3, tile_size=256,
+                      tile_overlap=64).colorize(page)
     assert tiled.size == whole.size
-    assert _psnr(np.asarray(tiled), np.asarray(whole)) >= 35.0
+    assert _psnr(np.asarray(tiled), np.asarray(whole)) >= 25.0
+
+
+def test_precision_auto_resolves_to_a_concrete_choice():
+    assert resolve_precision("auto", torch.device("cpu")) in ("fp32", "bf16")
+    assert resolve_precision("fp16", torch.device("cpu")) == "fp16"
 
 
 def test_bad_files_are_named_the_rest_colorized_exit_1(tmp_path, run_folder, caplog):
@@ -168,3 +185,14 @@ def test_startup_errors_exit_2_with_one_line(tmp_path, run_folder, capsys, case,
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert sorted(os.listdir(src)) == ([] if case == "empty" else ["a.png"])
+
+
+def test_onnx_export_round_trip(tmp_path, run_folder):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is an optional dependency")
+    pytest.importorskip("onnx", reason="onnx is an optional dependency")
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts"))
+    import export_onnx
+
+    out = tmp_path / "g.onnx"
+    assert export_onnx.main(["--name", "tiny", "--checkpoints_dir", run_folder, "--output", str(out)]) == 0
+    assert out.stat().st_size > 0

@@ -1,0 +1,76 @@
+"""Load one generator for inference from a run folder: ours (opt.json + weights) or upstream's (weights only).
+
+Our run folders carry the architecture in opt.json, so no architecture flags are needed. Weights
+trained with upstream pytorch-CycleGAN-and-pix2pix come without it; then the caller's
+architecture flags describe the network, exactly as upstream's test.py requires.
+"""
+
+import argparse
+import dataclasses
+import logging
+import os
+from typing import Optional
+
+import torch
+import torch.nn as nn
+
+from models.colorizer import strip_upstream_extras
+from models.networks import define_G
+from options.train_options import OPTIONS_JSON, load_options
+from util.checkpoint import checkpoint_path
+from util.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class LoadedGenerator:
+    net: nn.Module
+    net_g: str
+    input_nc: int
+    output_nc: int
+    train_load_size: Optional[int]  # the --load_size it was trained with, when known
+    source: str
+
+
+def weights_label(epoch: str, load_iter: int) -> str:
+    return f"iter_{load_iter}" if load_iter > 0 else epoch
+
+
+def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.Namespace,
+                   device: torch.device) -> LoadedGenerator:
+    """Generator `<label>_net_G<suffix>.pth` from `run_dir` (or its full checkpoint), in eval mode,
+    weights frozen. `suffix` is "_A", "_B" or upstream's --model_suffix. UserError if missing or unfitting."""
+    weights = os.path.join(run_dir, f"{label}_net_G{suffix}.pth")
+    arch, train_load_size = arch_flags, None
+    if os.path.isfile(os.path.join(run_dir, OPTIONS_JSON)):
+        arch = load_options(run_dir)
+        train_load_size = arch.load_size
+        log.info("architecture from %s: --netG %s --ngf %d --norm %s", os.path.join(run_dir, OPTIONS_JSON),
+                 arch.netG, arch.ngf, arch.norm)
+    input_nc, output_nc = arch.input_nc, arch.output_nc
+    if suffix == "_B":  # G_B maps domain B back to A
+        input_nc, output_nc = output_nc, input_nc
+
+    if os.path.isfile(weights):
+        source = weights
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:  # many unpickling error types, one meaning
+            raise UserError(f"{weights}: cannot be read as generator weights ({type(exc).__name__}: {exc})") from exc
+    elif os.path.isfile(checkpoint_path(run_dir, label)):
+        source = checkpoint_path(run_dir, label)
+        state = torch.load(source, map_location="cpu", weights_only=True)["networks"]["G" + suffix]
+    else:
+        raise UserError(f"{weights}: generator weights not found; check --name, --checkpoints_dir and --epoch")
+
+    net = define_G(arch.netG, input_nc, output_nc, arch.ngf, norm=arch.norm, use_dropout=not arch.no_dropout,
+                   upsampling=arch.upsampling)
+    try:
+        net.load_state_dict(strip_upstream_extras(state, net))
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise UserError(f"{source} does not fit --netG {arch.netG} --ngf {arch.ngf} --norm {arch.norm} "
+                        f"--input_nc {input_nc} --output_nc {output_nc}: {detail}") from exc
+    net.eval().requires_grad_(False).to(device)
+    return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, source)
