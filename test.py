@@ -28,9 +28,10 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from data.image_folder import find_images, load_image
 from models.colorizer import Colorizer, resolve_precision
-from models.generator_loader import load_generator, weights_label
+from models.generator_loader import load_generator
 from models.networks import required_multiple
 from options.test_options import generator_suffix, parse_test_options
+from util.checkpoint import checkpoint_label
 from util.device import select_device
 from util.errors import UserError
 from util.fileio import atomic_save_image, atomic_write_text
@@ -110,7 +111,7 @@ def run(opt: argparse.Namespace) -> int:
     paths = find_images(opt.dataroot, opt.num_test)
     if not paths:
         raise UserError(f"{opt.dataroot}: no images (png, jpg, jpeg, webp, bmp, tif, tiff) found (--dataroot)")
-    label = weights_label(opt.epoch, opt.load_iter)
+    label = checkpoint_label(opt.epoch, opt.load_iter)
     results_dir = os.path.join(opt.results_dir, opt.name, f"{opt.phase}_{label}")
     out_root = opt.output_dir or os.path.join(results_dir, "images")
     for flag, folder in (("--output_dir", out_root), ("--results_dir", results_dir)):

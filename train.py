@@ -33,7 +33,8 @@ from models import ARCHITECTURE_KEYS, create_model
 from models.cycle_gan import CycleGANModel, Visuals
 from models.networks import count_parameters, required_multiple
 from options.train_options import format_options, options_to_dict, parse_train_options, save_options
-from util.checkpoint import architecture_mismatch, checkpoint_path, load_checkpoint, save_checkpoint
+from util.checkpoint import (architecture_mismatch, checkpoint_label, checkpoint_path, load_checkpoint,
+                              save_checkpoint)
 from util.device import select_device
 from util.errors import UserError
 from util.fileio import atomic_save_image
@@ -123,7 +124,7 @@ def train(opt: argparse.Namespace) -> Dict[str, float]:
     # Everything that can fail on bad input is checked before the run folder is touched.
     resume = None
     if opt.continue_train:
-        label = f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch
+        label = checkpoint_label(opt.epoch, opt.load_iter)
         resume = load_checkpoint(checkpoint_path(run_dir, label))
         mismatch = architecture_mismatch(resume["options"], vars(opt), ARCHITECTURE_KEYS)
         if mismatch:
@@ -196,10 +197,10 @@ def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dat
                 logger.image("images/probe", global_step, probe)
         if to_html and html is not None:
             entries = []
-            for caption, array in (("probe pages: input | colorized", probe),
-                                   ("training batch A: real | fake B | reconstructed", grids["A"])):
+            for kind, caption, array in (("probe", "probe pages: input | colorized", probe),
+                                         ("train", "training batch A: real | fake B | reconstructed", grids["A"])):
                 if array is not None:
-                    rel = f"images/step{global_step:07d}_{'probe' if 'probe' in caption else 'train'}.png"
+                    rel = f"images/step{global_step:07d}_{kind}.png"
                     atomic_save_image(Image.fromarray(array), os.path.join(html.web_dir, rel))
                     entries.append((caption, rel))
             html.add_entry(global_step, epoch, entries)

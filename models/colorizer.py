@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from data.transforms import scale_width, to_tensor
-from models.networks import ResnetBlock, ResnetGenerator
+from models.networks import ResnetGenerator
 
 AUTO_TILE_PIXELS = 1_000_000  # pages above this are tiled unless --tile_size says otherwise
 AUTO_TILE_SIZE = 768

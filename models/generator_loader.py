@@ -33,10 +33,6 @@ class LoadedGenerator:
     source: str
 
 
-def weights_label(epoch: str, load_iter: int) -> str:
-    return f"iter_{load_iter}" if load_iter > 0 else epoch
-
-
 def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.Namespace,
                    device: torch.device) -> LoadedGenerator:
     """Generator `<label>_net_G<suffix>.pth` from `run_dir` (or its full checkpoint), in eval mode,

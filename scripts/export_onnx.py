@@ -23,9 +23,10 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from models.generator_loader import load_generator, weights_label  # noqa: E402
+from models.generator_loader import load_generator  # noqa: E402
 from models.networks import required_multiple  # noqa: E402
 from options.test_options import add_weights_flags, generator_suffix  # noqa: E402
+from util.checkpoint import checkpoint_label  # noqa: E402
 from util.errors import UserError  # noqa: E402
 
 log = logging.getLogger("export_onnx")
@@ -72,7 +73,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     opt = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), weights_label(opt.epoch, opt.load_iter),
+        gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), checkpoint_label(opt.epoch, opt.load_iter),
                              generator_suffix(opt), opt, torch.device("cpu"))
     except UserError as exc:
         print(f"export_onnx.py: error: {exc}", file=sys.stderr)

@@ -20,6 +20,11 @@ FORMAT_VERSION = 1
 CHECKPOINT_SUFFIX = "_checkpoint.pth"
 
 
+def checkpoint_label(epoch: str, load_iter: int) -> str:
+    """The label that --epoch / --load_iter name: iter_<load_iter> when it is set, else the epoch."""
+    return f"iter_{load_iter}" if load_iter > 0 else epoch
+
+
 def checkpoint_path(run_dir: str, label: str) -> str:
     return os.path.join(run_dir, f"{label}{CHECKPOINT_SUFFIX}")
 
