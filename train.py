@@ -11,6 +11,7 @@ TensorBoard events, web/index.html, <label>_checkpoint.pth and <label>_net_G_A.p
 
 import argparse
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -36,6 +37,8 @@ from options.train_options import format_options, options_to_dict, parse_train_o
 from util.checkpoint import (architecture_mismatch, checkpoint_label, checkpoint_path, load_checkpoint,
                               save_checkpoint)
 from util.device import select_device
+from util.distributed import (DistContext, average_gradients, broadcast_parameters, init_distributed,
+                              mean_over_ranks, shutdown, weights_in_sync)
 from util.errors import UserError
 from util.fileio import atomic_save_image
 from util.html_page import HTMLPage
@@ -118,6 +121,20 @@ def train(opt: argparse.Namespace) -> Dict[str, float]:
     """Run (or resume) training; returns the last interval's average losses."""
     run_dir = os.path.join(opt.checkpoints_dir, opt.name)
     device = select_device(opt.device, opt.gpu_ids)
+    ctx = init_distributed(use_cuda=device.type == "cuda")
+    try:
+        return _train(opt, run_dir, device, ctx)
+    finally:
+        shutdown(ctx)
+
+
+def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: DistContext) -> Dict[str, float]:
+    if ctx.enabled and device.type == "cuda":
+        device = torch.device("cuda", ctx.local_rank)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick the fastest kernels
+    if not ctx.is_main:
+        logging.getLogger().setLevel(logging.WARNING)  # one process reports
     if opt.preset:
         log.info("using the %s preset (on %s); flags given on the command line override it", opt.preset, opt.dataroot)
 
@@ -138,10 +155,16 @@ def train(opt: argparse.Namespace) -> Dict[str, float]:
             log.warning("--epoch_count ignored: resuming continues at the checkpoint's epoch")
     elif opt.seed is None:
         opt.seed = random.SystemRandom().randrange(2**31)
+        if ctx.enabled:  # every process must share rank 0's seed
+            shared = [opt.seed]
+            torch.distributed.broadcast_object_list(shared, src=0)
+            opt.seed = shared[0]
     seed_everything(opt.seed)
 
     dataset = create_dataset(opt)
-    model = create_model(opt, device, opt.seed)
+    grad_sync = functools.partial(average_gradients, world_size=ctx.world_size) if ctx.enabled else None
+    # Pools draw per process; the networks start from rank 0's weights.
+    model = create_model(opt, device, opt.seed + 100_003 * ctx.rank, grad_sync=grad_sync)
     epoch, epoch_iter, global_step = opt.epoch_count, 0, 0
     if resume is not None:
         try:
@@ -151,31 +174,46 @@ def train(opt: argparse.Namespace) -> Dict[str, float]:
                             f"{str(exc).splitlines()[0]}") from exc
         restore_rng_state(resume["rng"])
         epoch, epoch_iter, global_step = resume["epoch"], resume["epoch_iter"], resume["global_step"]
+    if ctx.enabled:
+        broadcast_parameters(model.networks.values())
+        torch.manual_seed(opt.seed + ctx.rank)  # e.g. the gradient penalty's mixing weights differ per process
+    if opt.compile:
+        model.compile()
 
+    if not ctx.is_main:
+        return _train_loop(opt, run_dir, device, dataset, model, epoch, epoch_iter, global_step, resume is not None, ctx)
     os.makedirs(run_dir, exist_ok=True)
     with log_to_file(os.path.join(run_dir, "train.log")):
-        return _train_loop(opt, run_dir, device, dataset, model, epoch, epoch_iter, global_step, resume is not None)
+        return _train_loop(opt, run_dir, device, dataset, model, epoch, epoch_iter, global_step, resume is not None, ctx)
 
 
 def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dataset: torch.utils.data.Dataset,
-                model: CycleGANModel, epoch: int, epoch_iter: int, global_step: int, resumed: bool) -> Dict[str, float]:
-    save_options(opt, run_dir)
+                model: CycleGANModel, epoch: int, epoch_iter: int, global_step: int, resumed: bool,
+                ctx: DistContext) -> Dict[str, float]:
+    """The loop; only the main process (rank 0) writes logs, images, HTML and checkpoints."""
+    main = ctx.is_main
+    if main:
+        save_options(opt, run_dir)
     log.info("%s", format_options(opt))
-    log.info("device %s, seed %d, %d A and %d B images, %d samples per epoch", device, opt.seed,
-             len(dataset.paths_A), len(dataset.paths_B), len(dataset))
+    log.info("device %s, seed %d, %d A and %d B images, %d samples per epoch%s", device, opt.seed,
+             len(dataset.paths_A), len(dataset.paths_B), len(dataset),
+             f", {ctx.world_size} processes x batch {opt.batch_size}" if ctx.enabled else "")
     for name, net in model.networks.items():
         log.info("network %s: %.3f M parameters", name, count_parameters(net) / 1e6)
         if opt.verbose:
             log.info("%s", net)
 
-    logger = RunLogger(run_dir)
-    logger.text("options", "```\n" + format_options(opt) + "\n```")
-    html = None if opt.no_html else HTMLPage(os.path.join(run_dir, "web"), f"Experiment {opt.name}", opt.display_winsize)
-    probes = load_probes(opt)
+    logger = RunLogger(run_dir) if main else None
+    if logger is not None:
+        logger.text("options", "```\n" + format_options(opt) + "\n```")
+    html = None if opt.no_html or not main else HTMLPage(os.path.join(run_dir, "web"), f"Experiment {opt.name}",
+                                                          opt.display_winsize)
+    probes = load_probes(opt) if main else []
 
-    sampler = EpochSampler(len(dataset), opt.seed, shuffle=not opt.serial_batches)
+    sampler = EpochSampler(len(dataset), opt.seed, shuffle=not opt.serial_batches, rank=ctx.rank,
+                           world_size=ctx.world_size)
     loader = create_loader(dataset, sampler, opt.batch_size, opt.num_threads, device)
-    iters_per_epoch = math.ceil(len(dataset) / opt.batch_size)
+    iters_per_epoch = math.ceil(sampler.total // ctx.world_size / opt.batch_size)
     if epoch_iter >= iters_per_epoch:  # the checkpoint was taken at an epoch's end
         epoch, epoch_iter = epoch + 1, 0
     last_epoch = opt.n_epochs + opt.n_epochs_decay
@@ -211,24 +249,27 @@ def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dat
     images_in_interval, interval_start = 0, time.perf_counter()
     model.train()
     with logging_redirect_tqdm(), tqdm(total=total_steps, initial=global_step, unit="it", dynamic_ncols=True,
-                                       disable=None) as bar:
+                                       disable=None if main else True) as bar:
         while epoch <= last_epoch:
             lr = opt.lr * lr_factor(epoch, opt.lr_policy, opt.n_epochs, opt.n_epochs_decay, opt.lr_decay_iters)
             model.set_lr(lr)
-            sampler.set_epoch(epoch, start=epoch_iter * opt.batch_size)
+            sampler.set_epoch(epoch, start=epoch_iter * opt.batch_size * ctx.world_size)
             bar.set_description(f"epoch {epoch}/{last_epoch}")
             data_start = time.perf_counter()
             for batch in loader:
                 step_start = time.perf_counter()
                 real_A = batch["A"].to(device, non_blocking=True)
                 real_B = batch["B"].to(device, non_blocking=True)
+                if opt.channels_last:
+                    real_A = real_A.contiguous(memory_format=torch.channels_last)
+                    real_B = real_B.contiguous(memory_format=torch.channels_last)
 
                 visuals, g_stats = model.generator_step(real_A, real_B)
                 d_stats = model.discriminator_step(visuals)
 
                 global_step += 1
                 epoch_iter += 1
-                images_in_interval += real_A.shape[0]
+                images_in_interval += real_A.shape[0] * ctx.world_size
                 stats.report("loss", g_stats)
                 stats.report("loss", d_stats)
                 stats.report("time", {"data": step_start - data_start, "step": time.perf_counter() - step_start})
@@ -240,7 +281,10 @@ def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dat
                     values["lr"] = lr
                     values["throughput/images_per_s"] = images_in_interval / max(now - interval_start, 1e-9)
                     images_in_interval, interval_start = 0, now
-                    logger.scalars(global_step, epoch, values)
+                    if ctx.enabled:
+                        values = mean_over_ranks(values, device)
+                    if logger is not None:
+                        logger.scalars(global_step, epoch, values)
                     last_losses = {k: v for k, v in values.items() if k.startswith("loss/")}
                     smooth = smoother.update({k[5:]: v for k, v in last_losses.items()})
                     bar.set_postfix({k: f"{v:.3f}" for k, v in smooth.items() if k in ("G", "D_A", "D_B", "cycle_A")}
@@ -251,18 +295,28 @@ def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dat
                              lr, values["throughput/images_per_s"])
                 display = global_step % opt.display_freq == 0
                 to_html = global_step % opt.update_html_freq == 0
-                if display or to_html:
+                if main and (display or to_html):
                     show_images(visuals, display, to_html)
-                if global_step % opt.save_latest_freq == 0:
+                if main and global_step % opt.save_latest_freq == 0:
                     save(["latest"] + ([f"iter_{global_step}"] if opt.save_by_iter else []), epoch, epoch_iter)
                 data_start = time.perf_counter()
 
             labels = ["latest"] + ([str(epoch)] if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch else [])
-            save(labels, epoch, epoch_iter)
+            if main:
+                save(labels, epoch, epoch_iter)
             log.info("end of epoch %d / %d (lr %.2e)", epoch, last_epoch, lr)
             epoch, epoch_iter = epoch + 1, 0
 
     leftover = stats.averages()
+    if ctx.enabled:
+        if leftover:
+            leftover = mean_over_ranks(leftover, device)
+        if weights_in_sync(model.networks.values(), device):
+            log.info("%d processes hold identical weights", ctx.world_size)
+        else:
+            log.warning("the %d processes' weights differ: data-parallel training diverged", ctx.world_size)
+    if not main:
+        return last_losses
     if leftover:
         logger.scalars(global_step, epoch - 1, leftover)
         last_losses = {k: v for k, v in leftover.items() if k.startswith("loss/")} or last_losses

@@ -26,16 +26,25 @@ def order_seed(seed: int, epoch: int) -> int:
 
 
 class EpochSampler(Sampler):
-    """Yields (index, sample_seed) for one epoch, starting at `start` (resume)."""
+    """Yields (index, sample_seed) for this process's share of one epoch, from global position `start`.
 
-    def __init__(self, length: int, seed: int, shuffle: bool) -> None:
+    With `world_size` processes the epoch's order is padded (wrapping around) to a multiple of
+    world_size and dealt out round-robin, so every process gets the same number of samples, and
+    the union is what a single process would see.
+    """
+
+    def __init__(self, length: int, seed: int, shuffle: bool, rank: int = 0, world_size: int = 1) -> None:
         self.length = length
         self.seed = seed
         self.shuffle = shuffle
+        self.rank = rank
+        self.world_size = world_size
+        self.total = -(-length // world_size) * world_size
         self.epoch = 1
         self.start = 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """`start`: global position to begin at (iterations done x batch size x world size)."""
         self.epoch = epoch
         self.start = start
 
@@ -47,8 +56,8 @@ class EpochSampler(Sampler):
 
     def __iter__(self) -> Iterator[SampleKey]:
         order = self.order().tolist()
-        for position in range(self.start, self.length):
-            yield order[position], sample_seed(self.seed, self.epoch, position)
+        for position in range(self.start + self.rank, self.total, self.world_size):
+            yield order[position % self.length], sample_seed(self.seed, self.epoch, position)
 
     def __len__(self) -> int:
-        return self.length - self.start
+        return len(range(self.start + self.rank, self.total, self.world_size))

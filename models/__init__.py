@@ -1,10 +1,11 @@
 """Model construction: `create_model` is the only place that reads the model flags."""
 
 import argparse
+from typing import Optional
 
 import torch
 
-from models.cycle_gan import CycleGANModel
+from models.cycle_gan import CycleGANModel, GradSync
 from models.networks import define_D, define_G
 
 # Flags that change the shape of the networks: a checkpoint only fits flags that agree on these.
@@ -17,7 +18,8 @@ def create_generator(opt: argparse.Namespace, input_nc: int, output_nc: int) -> 
                     upsampling=opt.upsampling, init_type=opt.init_type, init_gain=opt.init_gain)
 
 
-def create_model(opt: argparse.Namespace, device: torch.device, seed: int) -> CycleGANModel:
+def create_model(opt: argparse.Namespace, device: torch.device, seed: int,
+                 grad_sync: Optional[GradSync] = None) -> CycleGANModel:
     """Build the four networks (initialised from torch's RNG, so seed it first) and the optimizers."""
     if opt.model != "cycle_gan":
         raise ValueError(f"unknown model {opt.model!r}; choose from cycle_gan")
@@ -27,6 +29,10 @@ def create_model(opt: argparse.Namespace, device: torch.device, seed: int) -> Cy
                    init_type=opt.init_type, init_gain=opt.init_gain).to(device)
     D_B = define_D(opt.netD, opt.input_nc, opt.ndf, opt.n_layers_D, norm=opt.norm,
                    init_type=opt.init_type, init_gain=opt.init_gain).to(device)
+    if opt.channels_last:
+        for net in (G_A, G_B, D_A, D_B):
+            net.to(memory_format=torch.channels_last)
     return CycleGANModel(G_A, G_B, D_A, D_B, gan_mode=opt.gan_mode, lambda_A=opt.lambda_A, lambda_B=opt.lambda_B,
                          lambda_identity=opt.lambda_identity, lambda_gp=opt.lambda_gp, pool_size=opt.pool_size,
-                         lr=opt.lr, beta1=opt.beta1, seed=seed)
+                         lr=opt.lr, beta1=opt.beta1, seed=seed, precision=opt.precision,
+                         device_type=device.type, grad_sync=grad_sync)

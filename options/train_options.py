@@ -12,6 +12,7 @@ import os
 from typing import Any, Dict, Optional, Sequence
 
 from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, UPSAMPLINGS, required_multiple
+from models.cycle_gan import PRECISIONS
 from models.losses import GAN_MODES
 from options.presets import PRESETS
 from options.types import gpu_ids_type, number_type
@@ -46,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--gpu_ids", type=gpu_ids_type, default="0", help="GPU id to use, e.g. 0; -1 for CPU")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA if present, else CPU")
     g.add_argument("--verbose", action="store_true", help="print network architectures and sizes")
+
+    g = parser.add_argument_group("speed")
+    g.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="training precision: bf16/fp16 autocast (fp16 with loss scaling)")
+    g.add_argument("--channels_last", action="store_true", help="NHWC memory layout for networks and batches")
+    g.add_argument("--compile", action="store_true", help="torch.compile the networks (compiling takes a while)")
 
     g = parser.add_argument_group("model")
     g.add_argument("--model", default="cycle_gan", choices=("cycle_gan",), help="training algorithm")
@@ -139,7 +146,8 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
     if opt.n_epochs + opt.n_epochs_decay < 1:
         return "--n_epochs + --n_epochs_decay must be at least 1"
     if len(opt.gpu_ids) > 1:
-        return f"--gpu_ids {','.join(map(str, opt.gpu_ids))}: one GPU per process; multi-GPU training is not supported yet"
+        return (f"--gpu_ids {','.join(map(str, opt.gpu_ids))}: one GPU per process; for several GPUs launch "
+                "torchrun --nproc_per_node N train.py ...")
     if opt.norm == "batch" and opt.batch_size == 1 and opt.netG.startswith("unet"):
         return "--norm batch with --batch_size 1 breaks the U-Net's 1x1 bottleneck; use --norm instance or a larger batch"
     return None

@@ -52,7 +52,7 @@ def test_help_lists_model_flags(capsys):
     (["--batch_size", "0"], "must be >= 1"),
     (["--batch_size", "4", "--preprocess", "none"], "--batch_size 4 needs equal-sized images"),
     (["--netG", "unet_256", "--crop_size", "200", "--load_size", "286"], "must be a multiple of 256"),
-    (["--gpu_ids", "0,1"], "multi-GPU training is not supported yet"),
+    (["--gpu_ids", "0,1"], "launch torchrun --nproc_per_node N"),
     (["--gpu_ids", "x"], "expected comma-separated integers"),
 ])
 def test_bad_flags_exit_2_with_one_line_naming_the_flag(argv, message, capsys):

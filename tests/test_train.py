@@ -123,3 +123,39 @@ def test_cli_user_errors_have_no_traceback(args, message, tmp_path):
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("nproc", [2, 1])
+def test_torchrun_data_parallel_on_cpu(dataroot, tmp_path, nproc):
+    flags = tiny_flags(dataroot, str(tmp_path / "ck"))
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                           str(nproc), os.path.join(ROOT, "train.py"), *flags],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = tmp_path / "ck" / "tiny"
+    assert len([f for f in os.listdir(run_dir) if f.startswith("events.out")]) == 1
+    state = load_checkpoint(str(run_dir / "latest_checkpoint.pth"))
+    # 4 samples per epoch dealt to nproc processes, batch 1 each: 4 / nproc iterations per epoch.
+    assert state["global_step"] == 2 * 4 // nproc
+    if nproc > 1:
+        assert "2 processes hold identical weights" in proc.stderr
+        lines = [json.loads(line) for line in open(run_dir / "loss_log.jsonl")]
+        assert [line["step"] for line in lines] == [2, 4]  # written once, by rank 0
+
+
+def test_bf16_training_tracks_fp32(dataroot, tmp_path):
+    results = {}
+    for precision in ("fp32", "bf16"):
+        flags = tiny_flags(dataroot, str(tmp_path / precision)) + ["--precision", precision, "--n_epochs", "3",
+                                                                  "--n_epochs_decay", "0", "--print_freq", "4"]
+        results[precision] = train.train(train.parse_train_options(flags))
+    for key in ("loss/G", "loss/cycle_A", "loss/cycle_B"):
+        assert results["bf16"][key] == pytest.approx(results["fp32"][key], rel=0.05), key
+
+
+def test_fp16_saves_and_resumes_its_loss_scalers(dataroot, tmp_path):
+    flags = tiny_flags(dataroot, str(tmp_path / "ck")) + ["--precision", "fp16"]
+    assert run(flags + ["--n_epochs_decay", "0"]) == 0
+    state = load_checkpoint(str(tmp_path / "ck" / "tiny" / "latest_checkpoint.pth"))
+    assert set(state["scaler"]) == {"G", "D"} and state["scaler"]["G"]["scale"] > 0
+    assert run(flags + ["--continue_train"]) == 0

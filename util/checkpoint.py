@@ -3,12 +3,13 @@
 Layout of `<run>/<label>_checkpoint.pth` (label: latest, an epoch number, or iter_<N>):
     format_version, epoch, epoch_iter (iterations done in that epoch), global_step,
     networks {G_A, G_B, D_A, D_B}, optimizers {G, D}, pools {fake_A, fake_B},
-    rng {python, numpy, torch, cuda}, scaler (None until mixed precision), options (resolved flags).
+    rng {python, numpy, torch, cuda}, scaler ({G, D} loss scalers with --precision fp16, else None),
+    options (resolved flags).
 Beside it, `<label>_net_G_A.pth` / `<label>_net_G_B.pth` hold bare generator weights in upstream's naming.
 """
 
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import torch
 
@@ -30,7 +31,7 @@ def checkpoint_path(run_dir: str, label: str) -> str:
 
 
 def save_checkpoint(run_dir: str, labels: List[str], model_state: Dict[str, Any], epoch: int, epoch_iter: int,
-                    global_step: int, options: Dict[str, Any], scaler_state: Optional[Dict[str, Any]] = None) -> None:
+                    global_step: int, options: Dict[str, Any]) -> None:
     """Write the full checkpoint and the upstream-style generator weights under every label."""
     state = {
         "format_version": FORMAT_VERSION,
@@ -39,7 +40,6 @@ def save_checkpoint(run_dir: str, labels: List[str], model_state: Dict[str, Any]
         "global_step": global_step,
         **model_state,
         "rng": capture_rng_state(),
-        "scaler": scaler_state,
         "options": options,
     }
     for label in labels:
