@@ -2,7 +2,7 @@
 
 import logging
 import os
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -53,10 +53,17 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
 
 
-def load_image(path: str, channels: int) -> Image.Image:
+def load_image(path: str, channels: int, draft_size: Optional[int] = None) -> Image.Image:
     """Decode `path` upright (EXIF orientation), transparency composited on white paper,
-    as mode 'L' for channels == 1 and 'RGB' otherwise. Raises OSError/ValueError on bad files."""
+    as mode 'L' for channels == 1 and 'RGB' otherwise. Raises OSError/ValueError on bad files.
+
+    `draft_size`: the caller will shrink the image to about this many pixels per side anyway, so
+    a JPEG may be decoded at a reduced scale (1/2, 1/4, 1/8) that still has both sides >= it;
+    decoding a 4000 px scan at 1/4 scale is several times faster.
+    """
     with Image.open(path) as img:
+        if draft_size is not None and img.format == "JPEG":
+            img.draft(img.mode, (draft_size, draft_size))
         img.load()
         img = ImageOps.exif_transpose(img)
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):

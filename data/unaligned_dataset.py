@@ -47,6 +47,9 @@ class UnalignedDataset(Dataset):
         self.multiple = multiple
         self.flip = flip
         self.serial_batches = serial_batches
+        # Modes that scale every image to --load_size can let JPEGs decode at reduced size.
+        self.draft_size = load_size if preprocess_mode in ("resize_and_crop", "scale_width",
+                                                           "scale_width_and_crop") else None
         self._warned = set()
 
     def __len__(self) -> int:
@@ -57,7 +60,7 @@ class UnalignedDataset(Dataset):
         for attempt in range(len(paths)):
             path = paths[(index + attempt) % len(paths)]
             try:
-                img = load_image(path, channels)
+                img = load_image(path, channels, self.draft_size)
             except (OSError, ValueError, SyntaxError) as exc:
                 if path not in self._warned:
                     self._warned.add(path)

@@ -12,13 +12,10 @@ wall time divided by the page count; the baseline row does what upstream's test.
 """
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
-from typing import Dict, List
+from typing import List
 
 import numpy as np
 import torch
@@ -28,6 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from models.networks import define_G  # noqa: E402
+from util.benchmarking import conv_gflop, run_process  # noqa: E402
 
 MODES = {
     "default": [],
@@ -35,18 +33,6 @@ MODES = {
     "scale_width": ["--preprocess", "scale_width", "--load_size", "512"],
     "keep_lines": ["--keep_lines", "--load_size", "512"],
 }
-
-# Runs a script in a fresh process and reports that process's peak resident memory (VmHWM: unlike
-# getrusage's maxrss, it is not inherited from the parent across fork and exec).
-_WRAPPER = (
-    "import runpy, sys, json\n"
-    "script = sys.argv[1]; sys.argv = sys.argv[1:]\n"
-    "code = 0\n"
-    "try:\n    runpy.run_path(script, run_name='__main__')\n"
-    "except SystemExit as e:\n    code = e.code or 0\n"
-    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
-    "print(json.dumps({'rss_mb': int(hwm) / 1024, 'code': code}), file=sys.stderr)\n"
-)
 
 # Upstream's test path, as a whole process: load the generator, then per page decode, scale to
 # [-1, 1], one eager fp32 forward under no_grad at full resolution, save.
@@ -67,29 +53,6 @@ for name in sorted(os.listdir(pages)):
 """
 
 
-def conv_gflop(net: torch.nn.Module, height: int, width: int) -> float:
-    """Multiply-adds x 2 of every conv for one page, counted with forward hooks on a tiny copy of the shape."""
-    total = [0.0]
-
-    def hook(module: torch.nn.Module, inputs, output) -> None:
-        if isinstance(module, torch.nn.ConvTranspose2d):
-            k = module.in_channels * module.kernel_size[0] * module.kernel_size[1] // module.groups
-            total[0] += 2.0 * k * inputs[0].shape[2] * inputs[0].shape[3] * module.out_channels
-        else:
-            k = module.in_channels * module.kernel_size[0] * module.kernel_size[1] // module.groups
-            total[0] += 2.0 * k * output.numel() / output.shape[0]
-
-    handles = [m.register_forward_hook(hook) for m in net.modules()
-               if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
-    scale = 8  # count on a 1/8-size page and scale: conv cost is linear in pixels
-    with torch.inference_mode():
-        net(torch.zeros(1, 3, height // scale // 4 * 4, width // scale // 4 * 4))
-    for h in handles:
-        h.remove()
-    pixels_small = (height // scale // 4 * 4) * (width // scale // 4 * 4)
-    return total[0] * (height * width) / pixels_small / 1e9
-
-
 def synthetic_page(width: int, height: int, seed: int) -> Image.Image:
     """Ink-like strokes and panels on white, so the page resembles a scan rather than noise."""
     rng = np.random.default_rng(seed)
@@ -103,17 +66,6 @@ def synthetic_page(width: int, height: int, seed: int) -> Image.Image:
         x0, y0 = rng.integers(0, width - 200), rng.integers(0, height - 200)
         draw.rectangle([x0, y0, x0 + 200, y0 + 150], outline=0, width=4, fill=int(rng.integers(150, 255)))
     return img.convert("RGB")
-
-
-def run_process(script: str, args: List[str]) -> Dict[str, float]:
-    """Wall time and peak RSS of `python script args` in a fresh process."""
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _WRAPPER, script] + args, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    report = json.loads(proc.stderr.strip().splitlines()[-1])
-    if report["code"] != 0:
-        raise RuntimeError(f"{script} failed: {proc.stderr[-2000:]}")
-    return {"wall_s": wall, "rss_mb": report["rss_mb"]}
 
 
 def main(argv: List[str] = None) -> int:
@@ -131,7 +83,7 @@ def main(argv: List[str] = None) -> int:
 
     torch.manual_seed(0)
     net = define_G("resnet_9blocks", 3, 3, ngf=64).eval()
-    gflop = conv_gflop(net, args.height, args.width)
+    gflop = conv_gflop(net, 3, args.height, args.width)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         ck = os.path.join(tmp, "ck", "bench")
@@ -147,7 +99,7 @@ def main(argv: List[str] = None) -> int:
             with open(script, "w") as f:
                 f.write(_EAGER)
             os.makedirs(os.path.join(tmp, "out_eager"))
-            base = run_process(script, [os.path.join(ck, "latest_net_G_A.pth"), pages, os.path.join(tmp, "out_eager")])
+            base = run_process(script, [os.path.join(ck, "latest_net_G_A.pth"), pages, os.path.join(tmp, "out_eager")], ROOT)
             rows.append(("upstream-style eager fp32", base["wall_s"] / args.pages, base["rss_mb"]))
         del net
         for mode in args.modes:
@@ -157,7 +109,7 @@ def main(argv: List[str] = None) -> int:
                     "--dataroot", pages, "--name", "bench", "--checkpoints_dir", os.path.join(tmp, "ck"),
                     "--model", "test", "--model_suffix", "_A", "--output_dir", out,
                     "--results_dir", os.path.join(out, "results"), "--device", "cpu", "--precision", precision,
-                ] + MODES[mode])
+                ] + MODES[mode], ROOT)
                 rows.append((f"test.py {mode} {precision}", result["wall_s"] / args.pages, result["rss_mb"]))
 
     print(f"\n{args.width}x{args.height} page, resnet_9blocks ngf 64: {gflop:.0f} GFLOP at full resolution, "

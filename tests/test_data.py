@@ -151,3 +151,12 @@ def test_truncated_file_met_mid_epoch_is_skipped_with_warning(tmp_path, caplog):
         item = ds[(1, 0)]
     assert item["A_paths"] == paths[2]
     assert os.path.basename(paths[1]) in caplog.text
+
+
+def test_jpeg_draft_decodes_large_scans_at_reduced_size(tmp_path):
+    path = str(tmp_path / "big.jpg")
+    Image.new("RGB", (1600, 1200), "white").save(path, quality=90)
+    full = load_image(path, 3)
+    drafted = load_image(path, 3, draft_size=286)
+    assert full.size == (1600, 1200)
+    assert min(drafted.size) >= 286 and drafted.size[0] < full.size[0]
