@@ -18,7 +18,7 @@ import os
 import random
 import sys
 import time
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -47,6 +47,7 @@ from util.rng import restore_rng_state, seed_everything
 from util.run_logger import RunLogger
 from util.schedule import lr_factor
 from util.stats import Smoother, StatsTracker
+from util.validation import Validator, is_better
 
 log = logging.getLogger("train")
 N_PROBES = 4
@@ -180,17 +181,25 @@ def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: Dis
     if opt.compile:
         model.compile()
 
+    validator = None
+    if opt.val_dataroot and ctx.is_main:
+        validator = Validator(opt.val_dataroot, opt.input_nc, opt.load_size, required_multiple(opt.netG),
+                              opt.val_max_images, opt.val_metric, device)
+    best = resume.get("best") if resume is not None else None
+
     if not ctx.is_main:
-        return _train_loop(opt, run_dir, device, dataset, model, epoch, epoch_iter, global_step, resume is not None, ctx)
+        return _train_loop(opt, run_dir, device, dataset, model, epoch, epoch_iter, global_step, resume is not None,
+                           ctx, None, None)
     os.makedirs(run_dir, exist_ok=True)
     with log_to_file(os.path.join(run_dir, "train.log")):
-        return _train_loop(opt, run_dir, device, dataset, model, epoch, epoch_iter, global_step, resume is not None, ctx)
+        return _train_loop(opt, run_dir, device, dataset, model, epoch, epoch_iter, global_step, resume is not None,
+                           ctx, validator, best)
 
 
 def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dataset: torch.utils.data.Dataset,
                 model: CycleGANModel, epoch: int, epoch_iter: int, global_step: int, resumed: bool,
-                ctx: DistContext) -> Dict[str, float]:
-    """The loop; only the main process (rank 0) writes logs, images, HTML and checkpoints."""
+                ctx: DistContext, validator: Optional[Validator], best: Optional[Dict[str, Any]]) -> Dict[str, float]:
+    """The loop; only the main process (rank 0) writes logs, images, HTML, checkpoints and validates."""
     main = ctx.is_main
     if main:
         save_options(opt, run_dir)
@@ -222,8 +231,24 @@ def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dat
         log.info("resuming at epoch %d, iteration %d of %d (step %d)", epoch, epoch_iter, iters_per_epoch, global_step)
 
     def save(labels: List[str], at_epoch: int, at_iter: int) -> None:
-        save_checkpoint(run_dir, labels, model.state_dict(), at_epoch, at_iter, global_step, options_to_dict(opt))
+        save_checkpoint(run_dir, labels, model.state_dict(), at_epoch, at_iter, global_step, options_to_dict(opt),
+                        best=best)
         log.info("saved %s checkpoint (epoch %d, step %d)", "/".join(labels), at_epoch, global_step)
+
+    def validate(at_epoch: int, at_iter: int) -> None:
+        nonlocal best
+        values, grid = validator.run(model.colorize)
+        logger.scalars(global_step, at_epoch, {f"val/{k}": v for k, v in values.items()})
+        logger.image("images/val", global_step, grid)
+        if html is not None:
+            rel = f"images/step{global_step:07d}_val.png"
+            atomic_save_image(Image.fromarray(grid), os.path.join(html.web_dir, rel))
+            html.add_entry(global_step, at_epoch, [("validation: input | colorized | ground truth", rel)])
+        value = values[validator.metric]
+        log.info("validation at step %d: %s", global_step, " ".join(f"{k} {v:.4g}" for k, v in sorted(values.items())))
+        if is_better(validator.metric, value, None if best is None else best["value"]):
+            best = {"metric": validator.metric, "value": value, "step": global_step}
+            save(["best"], at_epoch, at_iter)
 
     def show_images(visuals: Visuals, to_tensorboard: bool, to_html: bool) -> None:
         grids = batch_grids(visuals)
@@ -297,6 +322,8 @@ def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dat
                 to_html = global_step % opt.update_html_freq == 0
                 if main and (display or to_html):
                     show_images(visuals, display, to_html)
+                if validator is not None and global_step % opt.val_freq == 0:
+                    validate(epoch, epoch_iter)
                 if main and global_step % opt.save_latest_freq == 0:
                     save(["latest"] + ([f"iter_{global_step}"] if opt.save_by_iter else []), epoch, epoch_iter)
                 data_start = time.perf_counter()
@@ -322,10 +349,17 @@ def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dat
         last_losses = {k: v for k, v in leftover.items() if k.startswith("loss/")} or last_losses
     if visuals is not None and global_step % opt.display_freq != 0:
         show_images(visuals, True, True)  # the final state is always on the page
+    if validator is not None and visuals is not None and global_step % opt.val_freq != 0:
+        validate(epoch - 1, iters_per_epoch)
+    if best is not None:
+        log.info("best validation %s %.4g at step %d (best_checkpoint.pth)", best["metric"], best["value"], best["step"])
     hparams = {k: v for k, v in options_to_dict(opt).items()
                if k in ARCHITECTURE_KEYS + ("lr", "beta1", "gan_mode", "lambda_A", "lambda_B", "lambda_identity",
                                             "pool_size", "batch_size", "crop_size", "n_epochs", "n_epochs_decay", "seed")}
-    logger.hparams(hparams, {"hparam/" + k[5:]: v for k, v in last_losses.items()})
+    metrics = {"hparam/" + k[5:]: v for k, v in last_losses.items()}
+    if best is not None:
+        metrics[f"hparam/best_val_{best['metric']}"] = best["value"]
+    logger.hparams(hparams, metrics)
     logger.close()
     log.info("done: %d steps; run folder %s", global_step, run_dir)
     return last_losses

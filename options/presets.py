@@ -29,5 +29,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "save_latest_freq": 480,
         "save_epoch_freq": 7,
         "seed": 0,
+        "val_dataroot": DEMO_DATAROOT,
+        "val_freq": 240,
     },
 }

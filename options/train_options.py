@@ -16,6 +16,8 @@ from models.cycle_gan import PRECISIONS
 from models.losses import GAN_MODES
 from options.presets import PRESETS
 from options.types import gpu_ids_type, number_type
+
+VAL_METRIC_CHOICES = ("auto", "psnr", "ssim", "ciede2000", "ab_mae", "fid", "kid")
 from util.fileio import atomic_write_text
 from util.schedule import LR_POLICIES
 
@@ -117,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--save_epoch_freq", type=pos_int, default=5, help="save a numbered checkpoint every N epochs")
     g.add_argument("--save_by_iter", action="store_true", help="also keep iter_<N> checkpoints at --save_latest_freq")
     g.add_argument("--continue_train", action="store_true", help="resume exactly from a checkpoint of this run")
+    g.add_argument("--val_dataroot", default=None,
+                   help="folder with testA/ (B/W) and testB/ (color; same file names = pairs) to score during training")
+    g.add_argument("--val_freq", type=pos_int, default=1000, help="validate every N iterations (and at the end)")
+    g.add_argument("--val_metric", default="auto", choices=VAL_METRIC_CHOICES,
+                   help="keeps the 'best' checkpoint; auto: ciede2000 with pairs (direct color error, "
+                        "stable on small sets), else kid")
+    g.add_argument("--val_max_images", type=pos_int, default=100, help="validate on at most this many pages")
     g.add_argument("--epoch", default="latest", help="checkpoint to resume from: latest or an epoch number")
     g.add_argument("--load_iter", type=nonneg_int, default=0, help="if > 0, resume from the iter_<load_iter> checkpoint")
     return parser

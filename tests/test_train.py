@@ -159,3 +159,29 @@ def test_fp16_saves_and_resumes_its_loss_scalers(dataroot, tmp_path):
     state = load_checkpoint(str(tmp_path / "ck" / "tiny" / "latest_checkpoint.pth"))
     assert set(state["scaler"]) == {"G", "D"} and state["scaler"]["G"]["scale"] > 0
     assert run(flags + ["--continue_train"]) == 0
+
+
+def test_validation_logs_val_tags_and_keeps_the_best_checkpoint(dataroot, tmp_path):
+    # Pairs: testB holds color versions under testA's file names.
+    for name in os.listdir(os.path.join(dataroot, "testA")):
+        os.makedirs(os.path.join(dataroot, "testB"), exist_ok=True)
+        shutil.copy(os.path.join(dataroot, "trainB", "img_000.png"), os.path.join(dataroot, "testB", name))
+    flags = tiny_flags(dataroot, str(tmp_path / "ck")) + ["--val_dataroot", dataroot, "--val_freq", "3"]
+    assert run(flags) == 0
+    run_dir = tmp_path / "ck" / "tiny"
+    events = EventAccumulator(str(run_dir), size_guidance={"images": 0, "scalars": 0}).Reload()
+    for tag in ("val/psnr", "val/ssim", "val/ciede2000", "val/ab_mae", "val/colorfulness_pred"):
+        assert [e.step for e in events.Scalars(tag)] == [3, 6, 8], tag
+    assert "images/val" in events.Tags()["images"]
+    best = load_checkpoint(str(run_dir / "best_checkpoint.pth"))["best"]
+    values = [e.value for e in events.Scalars("val/ciede2000")]
+    assert best["metric"] == "ciede2000" and best["value"] == pytest.approx(min(values))
+    assert (run_dir / "best_net_G_A.pth").exists()
+    assert "step0000003_val.png" in (run_dir / "web" / "index.html").read_text()
+
+
+def test_val_metric_choices_match_the_metrics_library():
+    from options.train_options import VAL_METRIC_CHOICES
+    from util.metrics import HIGHER_IS_BETTER
+
+    assert set(VAL_METRIC_CHOICES) - {"auto"} == set(HIGHER_IS_BETTER)

@@ -4,12 +4,12 @@ Layout of `<run>/<label>_checkpoint.pth` (label: latest, an epoch number, or ite
     format_version, epoch, epoch_iter (iterations done in that epoch), global_step,
     networks {G_A, G_B, D_A, D_B}, optimizers {G, D}, pools {fake_A, fake_B},
     rng {python, numpy, torch, cuda}, scaler ({G, D} loss scalers with --precision fp16, else None),
-    options (resolved flags).
+    options (resolved flags), best ({metric, value, step} of the best validation so far, or None).
 Beside it, `<label>_net_G_A.pth` / `<label>_net_G_B.pth` hold bare generator weights in upstream's naming.
 """
 
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 
@@ -31,7 +31,7 @@ def checkpoint_path(run_dir: str, label: str) -> str:
 
 
 def save_checkpoint(run_dir: str, labels: List[str], model_state: Dict[str, Any], epoch: int, epoch_iter: int,
-                    global_step: int, options: Dict[str, Any]) -> None:
+                    global_step: int, options: Dict[str, Any], best: Optional[Dict[str, Any]] = None) -> None:
     """Write the full checkpoint and the upstream-style generator weights under every label."""
     state = {
         "format_version": FORMAT_VERSION,
@@ -41,6 +41,7 @@ def save_checkpoint(run_dir: str, labels: List[str], model_state: Dict[str, Any]
         **model_state,
         "rng": capture_rng_state(),
         "options": options,
+        "best": best,
     }
     for label in labels:
         atomic_torch_save(state, checkpoint_path(run_dir, label))

