@@ -175,6 +175,12 @@ def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: Dis
                             f"{str(exc).splitlines()[0]}") from exc
         restore_rng_state(resume["rng"])
         epoch, epoch_iter, global_step = resume["epoch"], resume["epoch_iter"], resume["global_step"]
+    if ctx.enabled and opt.norm == "batch":
+        if device.type == "cuda":
+            # Batch statistics over all processes' images, not each process's small batch.
+            model.convert_sync_batchnorm()
+        else:
+            log.warning("--norm batch: SyncBatchNorm needs CUDA; each process normalises over its own batch")
     if ctx.enabled:
         broadcast_parameters(model.networks.values())
         torch.manual_seed(opt.seed + ctx.rank)  # e.g. the gradient penalty's mixing weights differ per process

@@ -75,6 +75,15 @@ class CycleGANModel:
         """The plain modules (never the compiled wrappers): for saving, loading and inference."""
         return dict(self._nets)
 
+    def convert_sync_batchnorm(self) -> None:
+        """Replace BatchNorm layers by SyncBatchNorm (data-parallel training on GPUs).
+
+        The new layers take over the old Parameter objects, so the optimizers need no change and
+        the state-dict keys stay upstream's."""
+        for name in list(self._nets):
+            self._nets[name] = nn.SyncBatchNorm.convert_sync_batchnorm(self._nets[name])
+        self.G_A, self.G_B, self.D_A, self.D_B = (self._nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
+
     def compile(self) -> None:
         """Run the training steps through torch.compile'd networks (weights stay shared)."""
         self.G_A, self.G_B, self.D_A, self.D_B = (torch.compile(self._nets[k]) for k in ("G_A", "G_B", "D_A", "D_B"))

@@ -167,6 +167,7 @@ def test_validation_logs_val_tags_and_keeps_the_best_checkpoint(dataroot, tmp_pa
         os.makedirs(os.path.join(dataroot, "testB"), exist_ok=True)
         shutil.copy(os.path.join(dataroot, "trainB", "img_000.png"), os.path.join(dataroot, "testB", name))
     flags = tiny_flags(dataroot, str(tmp_path / "ck")) + ["--val_dataroot", dataroot, "--val_freq", "3"]
+    flags += ["--update_html_freq", "3"]  # the validation grid joins the probe grid of the same step
     assert run(flags) == 0
     run_dir = tmp_path / "ck" / "tiny"
     events = EventAccumulator(str(run_dir), size_guidance={"images": 0, "scalars": 0}).Reload()
@@ -177,7 +178,9 @@ def test_validation_logs_val_tags_and_keeps_the_best_checkpoint(dataroot, tmp_pa
     values = [e.value for e in events.Scalars("val/ciede2000")]
     assert best["metric"] == "ciede2000" and best["value"] == pytest.approx(min(values))
     assert (run_dir / "best_net_G_A.pth").exists()
-    assert "step0000003_val.png" in (run_dir / "web" / "index.html").read_text()
+    page = (run_dir / "web" / "index.html").read_text()
+    step3 = page[page.index('id="step-3"'):page.index("<!-- end of step 3 -->")]
+    assert "step0000003_val.png" in step3 and "step0000003_probe.png" in step3
 
 
 def test_val_metric_choices_match_the_metrics_library():
@@ -185,3 +188,16 @@ def test_val_metric_choices_match_the_metrics_library():
     from util.metrics import HIGHER_IS_BETTER
 
     assert set(VAL_METRIC_CHOICES) - {"auto"} == set(HIGHER_IS_BETTER)
+
+
+def test_sync_batchnorm_conversion_keeps_parameters_and_keys(dataroot):
+    from models import create_model
+
+    opt = train.parse_train_options(["--dataroot", dataroot, "--norm", "batch", "--ngf", "4", "--ndf", "4"])
+    model = create_model(opt, torch.device("cpu"), seed=0)
+    keys = {name: set(net.state_dict()) for name, net in model.networks.items()}
+    optimized = {id(p) for group in model.optimizer_G.param_groups for p in group["params"]}
+    model.convert_sync_batchnorm()
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.networks["G_A"].modules())
+    assert {name: set(net.state_dict()) for name, net in model.networks.items()} == keys
+    assert {id(p) for p in model.networks["G_A"].parameters()} <= optimized

@@ -1,11 +1,11 @@
 """web/index.html: probe grids per step, newest first, built with dominate.
 
-The page is updated incrementally: each call renders only the new step's section and inserts
-it under a marker, so earlier sections (also those from before a resume) are kept as they are.
+The page is updated incrementally: each call renders only the new figures and inserts them
+(in their step's section, new sections under a marker at the top), so earlier sections, also
+those from before a resume, are kept as they are.
 """
 
 import os
-import re
 from typing import Sequence, Tuple
 
 import dominate
@@ -32,23 +32,33 @@ class HTMLPage:
                            "section{margin-bottom:2em}figure{display:inline-block;margin:0 1em 1em 0}")
             with doc:
                 tags.h1(title)
-                tags.p("Probe pages (always the same pages) and the last training batch, newest first. "
-                       "Rows: input | colorized (G_A) | and for training batches the cycle reconstruction.")
+                tags.p("Newest first: probe pages (always the same pages: input | colorized), the last "
+                       "training batch (real | translated | reconstructed) and, with --val_dataroot, the "
+                       "validation pages (input | colorized | ground truth).")
                 raw(MARKER)
             atomic_write_text(self.path, doc.render())
 
     def add_entry(self, step: int, epoch: int, images: Sequence[Tuple[str, str]]) -> None:
-        """Insert a section for `step`; `images` are (caption, path relative to web/) pairs."""
+        """Add `images` ((caption, path relative to web/) pairs) to the section of `step`, creating
+        the section at the top of the page when it is new."""
         with open(self.path, encoding="utf-8") as f:
             page = f.read()
-        if re.search(rf'id="step-{step}"', page):
-            return
-        section = tags.section(id=f"step-{step}")
-        with section:
-            tags.h3(f"iteration {step} (epoch {epoch})")
-            for caption, rel in images:
-                with tags.figure():
-                    with tags.a(href=rel):
-                        tags.img(src=rel, style=f"max-width:{self.image_width * 4}px;width:auto")
-                    tags.figcaption(caption)
-        atomic_write_text(self.path, page.replace(MARKER, MARKER + "\n" + section.render(), 1))
+        figures = "\n".join(self._figure(caption, rel).render() for caption, rel in images)
+        end = f"<!-- end of step {step} -->"
+        if end in page:
+            page = page.replace(end, figures + "\n" + end, 1)
+        else:
+            section = tags.section(id=f"step-{step}")
+            with section:
+                tags.h3(f"iteration {step} (epoch {epoch})")
+                raw(figures + "\n" + end)
+            page = page.replace(MARKER, MARKER + "\n" + section.render(), 1)
+        atomic_write_text(self.path, page)
+
+    def _figure(self, caption: str, rel: str) -> tags.figure:
+        figure = tags.figure()
+        with figure:
+            with tags.a(href=rel):
+                tags.img(src=rel, style=f"max-width:{self.image_width * 4}px;width:auto")
+            tags.figcaption(caption)
+        return figure
