@@ -72,7 +72,7 @@ class Validator:
                  "paired" if self.paired else "unpaired", metric)
 
     def run(self, colorize: Callable[[torch.Tensor], torch.Tensor]) -> Tuple[Dict[str, float], np.ndarray]:
-        """Metrics (means over the set) and a grid of the first pages: input | colorized | ground truth."""
+        """Metrics (means over the set) and a grid of a few pages: input | colorized | ground truth."""
         preds = []
         for x, (h, w) in zip(self.inputs, self.sizes):
             y = colorize(x.to(self.device))[0, :, :h, :w]
@@ -86,7 +86,9 @@ class Validator:
             values["fid"] = fid(feats, self.real_features)
             values["kid"] = kid(feats, self.real_features)
         rows = []
-        for x, (h, w), pred, gt in list(zip(self.inputs, self.sizes, preds, self.gts))[:N_SHOWN]:
+        everything = list(zip(self.inputs, self.sizes, preds, self.gts))
+        shown = [everything[i * len(everything) // N_SHOWN] for i in range(min(N_SHOWN, len(everything)))]
+        for x, (h, w), pred, gt in shown:  # spread over the sorted set, like the probe pages
             tiles = [x[0, :, :h, :w], torch.from_numpy(np.array(pred)).permute(2, 0, 1).float() / 127.5 - 1]
             if gt is not None:
                 tiles.append(torch.from_numpy(np.array(gt)).permute(2, 0, 1).float() / 127.5 - 1)
