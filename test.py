@@ -32,6 +32,7 @@ from models.generator_loader import load_generator
 from models.networks import required_multiple
 from options.test_options import generator_suffix, parse_test_options
 from util.checkpoint import checkpoint_label
+from util.cli import run_main
 from util.device import select_device
 from util.errors import UserError
 from util.fileio import atomic_save_image, atomic_write_text
@@ -179,13 +180,7 @@ def run(opt: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     opt = parse_test_options(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    try:
-        return run(opt)
-    except UserError as exc:
-        print(f"test.py: error: {exc}", file=sys.stderr)
-        return 2
+    return run_main("test.py", lambda: run(opt))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from models.networks import count_parameters, required_multiple
 from options.train_options import format_options, options_to_dict, parse_train_options, save_options
 from util.checkpoint import (architecture_mismatch, checkpoint_label, checkpoint_path, load_checkpoint,
                               save_checkpoint)
+from util.cli import configure_console_logging
 from util.device import select_device
 from util.distributed import (DistContext, average_gradients, broadcast_parameters, init_distributed,
                               mean_over_ranks, shutdown, weights_in_sync)
@@ -94,15 +95,6 @@ def batch_grids(visuals: Visuals) -> Dict[str, np.ndarray]:
         row_A.append(visuals.idt_B[0])
         row_B.append(visuals.idt_A[0])
     return {"A": make_row(row_A), "B": make_row(row_B)}
-
-
-def configure_console_logging() -> None:
-    root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    if not root.handlers:
-        console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-        root.addHandler(console)
 
 
 @contextlib.contextmanager

@@ -43,7 +43,7 @@ sys.path.insert(0, ROOT)
 
 from options.types import number_type  # noqa: E402
 from util.device import select_device  # noqa: E402
-from util.errors import UserError  # noqa: E402
+from util.cli import run_main  # noqa: E402
 from util.fileio import atomic_write_text  # noqa: E402
 from util.metrics import HIGHER_IS_BETTER, METRIC_KEYS, PAIRED_KEYS, Evaluation, evaluate_folders  # noqa: E402
 
@@ -154,13 +154,7 @@ def run(opt: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     opt = build_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    try:
-        return run(opt)
-    except UserError as exc:
-        print(f"evaluate.py: error: {exc}", file=sys.stderr)
-        return 2
+    return run_main("evaluate.py", lambda: run(opt))
 
 
 if __name__ == "__main__":
