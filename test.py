@@ -79,7 +79,9 @@ def thumbnail_path(results_dir: str, rel: str, kind: str) -> str:
 
 def save_page(result: Image.Image, page: Image.Image, out_path: str, thumbs: Tuple[str, str], width: int) -> None:
     """Write the colorized page and the two HTML thumbnails (run on the writer thread)."""
-    atomic_save_image(result, out_path)
+    # zlib level 1: a 1200x1700 page encodes in 0.15 s instead of 0.58 s (level 6) for ~10% more
+    # bytes; at level 6 encoding took a quarter of a --keep_lines page's time.
+    atomic_save_image(result, out_path, compress_level=1)
     for image, path in zip((page, result), thumbs):
         small = image.convert("RGB")
         small.thumbnail((width, width * 4), Image.BICUBIC)

@@ -43,7 +43,8 @@ def atomic_torch_save(obj: Any, path: str) -> None:
     _atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
-def atomic_save_image(image: Any, path: str) -> None:
-    """Save a PIL image; the format comes from the final path's extension, not the temp name."""
+def atomic_save_image(image: Any, path: str, **options: Any) -> None:
+    """Save a PIL image; the format comes from the final path's extension, not the temp name.
+    `options` go to Pillow's save (e.g. compress_level for PNG)."""
     fmt = os.path.splitext(path)[1].lstrip(".").upper().replace("JPG", "JPEG")
-    _atomic_write(path, lambda tmp: image.save(tmp, format=fmt))
+    _atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **options))
