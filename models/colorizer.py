@@ -234,7 +234,9 @@ def _blend_weights(length: int, overlap: int, first: bool, last: bool) -> torch.
 
 
 class Colorizer:
-    """Runs a generator on PIL pages. The generator must already be in eval mode."""
+    """Runs a generator on PIL pages. The generator must already be in eval mode, and is adapted in
+    place: its InstanceNorm layers become PageStatsNorm and, for bf16/fp16 on CPU, its weights are
+    cast and stored channels-last. Give each Colorizer its own generator."""
 
     def __init__(self, net: nn.Module, device: torch.device, multiple: int, output_nc: int, input_nc: int,
                  precision: str = "fp32", tile_size: Optional[int] = None, tile_overlap: int = 64,
