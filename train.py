@@ -228,9 +228,18 @@ def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dat
     if resumed:
         log.info("resuming at epoch %d, iteration %d of %d (step %d)", epoch, epoch_iter, iters_per_epoch, global_step)
 
+    latest_saved_at = -1
+
     def save(labels: List[str], at_epoch: int, at_iter: int) -> None:
+        nonlocal latest_saved_at
+        if "latest" in labels and latest_saved_at == global_step:
+            labels = [label for label in labels if label != "latest"]  # nothing changed since
+        if not labels:
+            return
         save_checkpoint(run_dir, labels, model.state_dict(), at_epoch, at_iter, global_step, options_to_dict(opt),
                         best=best)
+        if "latest" in labels:
+            latest_saved_at = global_step
         log.info("saved %s checkpoint (epoch %d, step %d)", "/".join(labels), at_epoch, global_step)
 
     def validate(at_epoch: int, at_iter: int) -> None:
