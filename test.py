@@ -123,6 +123,9 @@ def run(opt: argparse.Namespace) -> int:
 
     device = select_device(opt.device, opt.gpu_ids)
     gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), label, generator_suffix(opt), opt, device)
+    if gen.preserve_luma and not opt.keep_lines:
+        log.info("the generator was trained with --preserve_luma: keeping the pages' luminance (--keep_lines)")
+        opt.keep_lines = True
     work_width = None
     if opt.preprocess == "scale_width" or opt.keep_lines:
         work_width = opt.load_size or gen.train_load_size or DEFAULT_WORK_WIDTH

@@ -296,7 +296,8 @@ def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dat
                     real_A = real_A.contiguous(memory_format=torch.channels_last)
                     real_B = real_B.contiguous(memory_format=torch.channels_last)
 
-                visuals, g_stats = model.generator_step(real_A, real_B)
+                bw_B = batch["B_bw"].to(device, non_blocking=True) if "B_bw" in batch else None
+                visuals, g_stats = model.generator_step(real_A, real_B, bw_B)
                 d_stats = model.discriminator_step(visuals)
 
                 global_step += 1

@@ -21,7 +21,8 @@ def _unaligned(opt: argparse.Namespace) -> Dataset:
     return UnalignedDataset(paths_A, paths_B, channels_A=opt.input_nc, channels_B=opt.output_nc,
                             preprocess_mode=opt.preprocess, load_size=opt.load_size, crop_size=opt.crop_size,
                             multiple=required_multiple(opt.netG), flip=not opt.no_flip,
-                            serial_batches=opt.serial_batches)
+                            serial_batches=opt.serial_batches,
+                            bw_style=opt.bw_style if opt.lambda_gray_identity > 0 else None)
 
 
 DATASETS: Dict[str, Callable[[argparse.Namespace], Dataset]] = {"unaligned": _unaligned}

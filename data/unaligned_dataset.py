@@ -6,12 +6,14 @@ An epoch walks max(len(A), len(B)) samples; each A image is paired with a random
 
 import logging
 import os
-from typing import Dict, List, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
+from data.bw_synthesis import synthesize_bw
 from data.image_folder import check_readable, find_images, load_image
 from data.transforms import preprocess, to_tensor
 from util.errors import UserError
@@ -36,7 +38,10 @@ def discover_domain(folder: str, max_count: float, flag_hint: str) -> List[str]:
 
 class UnalignedDataset(Dataset):
     def __init__(self, paths_A: List[str], paths_B: List[str], channels_A: int, channels_B: int, preprocess_mode: str,
-                 load_size: int, crop_size: int, multiple: int, flip: bool, serial_batches: bool) -> None:
+                 load_size: int, crop_size: int, multiple: int, flip: bool, serial_batches: bool,
+                 bw_style: Optional[str] = None) -> None:
+        """`bw_style` (see data/bw_synthesis.py): also return "B_bw", a B/W version of the B image
+        made in that style, with A's channel count (for the grayscale identity loss)."""
         self.paths_A = paths_A
         self.paths_B = paths_B
         self.channels_A = channels_A
@@ -47,6 +52,7 @@ class UnalignedDataset(Dataset):
         self.multiple = multiple
         self.flip = flip
         self.serial_batches = serial_batches
+        self.bw_style = bw_style
         # Modes that scale every image to --load_size can let JPEGs decode at reduced size.
         self.draft_size = load_size if preprocess_mode in ("resize_and_crop", "scale_width",
                                                            "scale_width_and_crop") else None
@@ -55,7 +61,7 @@ class UnalignedDataset(Dataset):
     def __len__(self) -> int:
         return max(len(self.paths_A), len(self.paths_B))
 
-    def _load(self, paths: List[str], index: int, channels: int, rng: np.random.Generator) -> Tuple[torch.Tensor, str]:
+    def _load(self, paths: List[str], index: int, channels: int, rng: np.random.Generator) -> Tuple[Image.Image, str]:
         """Decode paths[index]; a file that fails to decode is replaced by the next good one, with a warning."""
         for attempt in range(len(paths)):
             path = paths[(index + attempt) % len(paths)]
@@ -67,7 +73,7 @@ class UnalignedDataset(Dataset):
                     log.warning("skipping corrupt image %s (%s: %s)", path, type(exc).__name__, exc)
                 continue
             img = preprocess(img, self.preprocess_mode, self.load_size, self.crop_size, self.multiple, self.flip, rng)
-            return to_tensor(img), path
+            return img, path
         raise RuntimeError(f"no image in the folder of {paths[0]} can be decoded any more")
 
     def __getitem__(self, key: Union[int, Tuple[int, int]]) -> Dict[str, object]:
@@ -76,4 +82,8 @@ class UnalignedDataset(Dataset):
         index_B = index % len(self.paths_B) if self.serial_batches else int(rng.integers(len(self.paths_B)))
         A, path_A = self._load(self.paths_A, index % len(self.paths_A), self.channels_A, rng)
         B, path_B = self._load(self.paths_B, index_B, self.channels_B, rng)
-        return {"A": A, "B": B, "A_paths": path_A, "B_paths": path_B}
+        item: Dict[str, object] = {"A": to_tensor(A), "B": to_tensor(B), "A_paths": path_A, "B_paths": path_B}
+        if self.bw_style is not None:
+            bw = synthesize_bw(B, self.bw_style, rng)
+            item["B_bw"] = to_tensor(bw if self.channels_A == 1 else bw.convert("RGB"))
+        return item

@@ -35,4 +35,5 @@ def create_model(opt: argparse.Namespace, device: torch.device, seed: int,
     return CycleGANModel(G_A, G_B, D_A, D_B, gan_mode=opt.gan_mode, lambda_A=opt.lambda_A, lambda_B=opt.lambda_B,
                          lambda_identity=opt.lambda_identity, lambda_gp=opt.lambda_gp, pool_size=opt.pool_size,
                          lr=opt.lr, beta1=opt.beta1, seed=seed, precision=opt.precision,
-                         device_type=device.type, grad_sync=grad_sync)
+                         device_type=device.type, grad_sync=grad_sync, preserve_luma=opt.preserve_luma,
+                         lambda_gray_identity=opt.lambda_gray_identity, lambda_luma=opt.lambda_luma, lr_D=opt.lr_D)

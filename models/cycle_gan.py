@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from models.color import gray_like, luma, with_luma
 from models.image_pool import ImagePool
 from models.losses import GANLoss, gradient_penalty
 
@@ -40,10 +41,17 @@ class CycleGANModel:
     def __init__(self, G_A: nn.Module, G_B: nn.Module, D_A: nn.Module, D_B: nn.Module, gan_mode: str,
                  lambda_A: float, lambda_B: float, lambda_identity: float, lambda_gp: float,
                  pool_size: int, lr: float, beta1: float, seed: int, precision: str = "fp32",
-                 device_type: str = "cpu", grad_sync: Optional[GradSync] = None) -> None:
+                 device_type: str = "cpu", grad_sync: Optional[GradSync] = None, preserve_luma: bool = False,
+                 lambda_gray_identity: float = 0.0, lambda_luma: float = 0.0, lr_D: Optional[float] = None) -> None:
         """`precision` bf16/fp16 runs the forward passes under autocast (fp16 adds loss scaling);
         `grad_sync`, when given (data-parallel training), averages gradients across processes
-        before each optimizer step."""
+        before each optimizer step.
+
+        Colorization extras, all off by default (then this is upstream's CycleGAN):
+        `preserve_luma` gives G_A's output its input's luminance, so G_A only chooses colors;
+        `lambda_gray_identity` weighs |G_A(B/W version of real_B) - real_B| (the B/W version comes
+        with the batch, see data/bw_synthesis.py); `lambda_luma` weighs |Y(G_A(real_A)) - Y(real_A)|;
+        `lr_D` gives the critics their own learning rate (two time-scale update rule)."""
         self._nets = {"G_A": G_A, "G_B": G_B, "D_A": D_A, "D_B": D_B}
         # What the steps call: the networks themselves, or their torch.compile wrappers (see compile()).
         self.G_A, self.G_B, self.D_A, self.D_B = G_A, G_B, D_A, D_B
@@ -52,6 +60,9 @@ class CycleGANModel:
         self.lambda_A, self.lambda_B = lambda_A, lambda_B
         self.lambda_identity = lambda_identity
         self.lambda_gp = lambda_gp
+        self.preserve_luma = preserve_luma
+        self.lambda_gray_identity = lambda_gray_identity
+        self.lambda_luma = lambda_luma
         # fake_B images feed D_A, fake_A images feed D_B (upstream's pairing).
         self.pool_fake_A = ImagePool(pool_size, seed=seed * 2 + 1)
         self.pool_fake_B = ImagePool(pool_size, seed=seed * 2 + 2)
@@ -60,7 +71,9 @@ class CycleGANModel:
         # Fused Adam is one kernel per step on CUDA; on CPU the default (foreach) measured the same.
         fused = True if device_type == "cuda" else None
         self.optimizer_G = torch.optim.Adam(self.g_params, lr=lr, betas=(beta1, 0.999), fused=fused)
-        self.optimizer_D = torch.optim.Adam(self.d_params, lr=lr, betas=(beta1, 0.999), fused=fused)
+        self.optimizer_D = torch.optim.Adam(self.d_params, lr=lr if lr_D is None else lr_D, betas=(beta1, 0.999),
+                                            fused=fused)
+        self.lr_ratio_D = 1.0 if lr_D is None else lr_D / lr  # kept by set_lr's schedule
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
         self.device_type = device_type
@@ -109,17 +122,27 @@ class CycleGANModel:
             net.train(mode)
 
     def set_lr(self, lr: float) -> None:
-        for optimizer in (self.optimizer_G, self.optimizer_D):
+        """Set G's learning rate; D's follows at its fixed ratio (1 unless lr_D was given)."""
+        for optimizer, value in ((self.optimizer_G, lr), (self.optimizer_D, lr * self.lr_ratio_D)):
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = value
 
-    def generator_step(self, real_A: torch.Tensor, real_B: torch.Tensor) -> Tuple[Visuals, Stats]:
-        """Fool both critics and close both cycles; update G_A and G_B only."""
+    def _G_A(self, x: torch.Tensor, net: Optional[nn.Module] = None) -> torch.Tensor:
+        """B/W -> color, with the input's luminance when preserve_luma is set."""
+        out = (self.G_A if net is None else net)(x)
+        return with_luma(out, luma(x).to(out.dtype)) if self.preserve_luma else out
+
+    def generator_step(self, real_A: torch.Tensor, real_B: torch.Tensor,
+                       bw_B: Optional[torch.Tensor] = None) -> Tuple[Visuals, Stats]:
+        """Fool both critics and close both cycles; update G_A and G_B only.
+
+        `bw_B`, a B/W version of real_B, feeds the grayscale identity loss (without it, real_B's
+        luminance is used)."""
         with self._autocast():
-            fake_B = self.G_A(real_A)
+            fake_B = self._G_A(real_A)
             rec_A = self.G_B(fake_B)
             fake_A = self.G_B(real_B)
-            rec_B = self.G_A(fake_A)
+            rec_B = self._G_A(fake_A)
 
             stats: Stats = {}
             stats["G_A"] = self.gan_loss(self.D_A(fake_B), True)
@@ -131,10 +154,17 @@ class CycleGANModel:
                 # Identity loss: a page already in the target domain should pass through unchanged.
                 # For colorization it stops G_A from recoloring pages that are already colored and
                 # anchors the overall tint (Taigman et al., 2017; CycleGAN's photo<->painting setting).
-                idt_A = self.G_A(real_B)
+                idt_A = self._G_A(real_B)
                 idt_B = self.G_B(real_A)
                 stats["idt_A"] = F.l1_loss(idt_A.float(), real_B) * self.lambda_B * self.lambda_identity
                 stats["idt_B"] = F.l1_loss(idt_B.float(), real_A) * self.lambda_A * self.lambda_identity
+            if self.lambda_gray_identity > 0:
+                # A color page's B/W version has a known answer: the page. This is the only
+                # supervised signal in unpaired training, and the color domain supplies it for free.
+                bw = bw_B if bw_B is not None else gray_like(real_B, real_A.shape[1])
+                stats["gray_idt"] = F.l1_loss(self._G_A(bw).float(), real_B) * self.lambda_gray_identity
+            if self.lambda_luma > 0:
+                stats["luma"] = F.l1_loss(luma(fake_B.float()), luma(real_A)) * self.lambda_luma
             loss = sum(stats.values())
             stats["G"] = loss
         self._apply(loss, self.g_params, self.optimizer_G, self.scaler_G)
@@ -170,7 +200,7 @@ class CycleGANModel:
         was_training = net.training
         net.eval()
         try:
-            return net(real_A)
+            return self._G_A(real_A, net)
         finally:
             net.train(was_training)
 

@@ -1,0 +1,317 @@
+"""Train named configurations under one fixed budget, colorize the demo test pages, score them, keep a table.
+
+    python scripts/run_experiment.py --list                              # the configurations
+    python scripts/run_experiment.py plain recipe --seeds 0 1 2          # train + colorize + score, append rows
+    python scripts/run_experiment.py bw_input                            # the do-nothing baseline (no training)
+    python scripts/run_experiment.py --table                             # mean +- spread per configuration (markdown)
+    python scripts/run_experiment.py --grid bw_input plain recipe gt --seed 0 --out docs/images/experiments_grid.png
+
+Each (configuration, seed) runs three steps, each in its own process, as a user would run them:
+train.py with the budget flags + the configuration's flags + --seed, test.py on <dataroot>/testA
+(--precision fp32, so the score does not depend on the machine's bf16 support), and
+util.metrics.evaluate_folders against <dataroot>/testB (paired metrics) and <dataroot>/trainB
+(FID/KID reference). One JSON line per run is appended to --results: configuration, flags, seed,
+metrics, training wall time and seconds per iteration. A (configuration, seed, budget) already in
+the file is skipped unless --force, so an interrupted queue resumes where it stopped.
+Run folders and colorized pages go under --workdir (git-ignored). The steps run the code of the
+checkout the script lives in, and paths are taken from the current folder: to keep editing while
+a queue runs, run the script of a snapshot (`git worktree add ../snapshot HEAD`) from here.
+
+Every row of one table must share the budget (--epochs, the architecture in BUDGET_FLAGS, the
+machine) and nothing else may run on the machine meanwhile, or the s/iter column means nothing.
+"""
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from data.image_folder import find_images  # noqa: E402
+from options.types import number_type  # noqa: E402
+from util.cli import run_main  # noqa: E402
+from util.errors import UserError  # noqa: E402
+from util.fileio import atomic_write_text  # noqa: E402
+from util.metrics import METRIC_KEYS, evaluate_folders  # noqa: E402
+
+log = logging.getLogger("run_experiment")
+
+DEFAULT_RESULTS = os.path.join("docs", "experiments", "results.jsonl")
+BW_INPUT = "bw_input"  # the B/W page itself as the prediction: the do-nothing baseline
+GROUND_TRUTH = "gt"  # only for --grid
+
+# The demo's architecture and image size (options/presets.py), fixed for every row so that rows
+# differ only by the configuration's own flags. Logging is sparse: it is not what is measured.
+BUDGET_FLAGS: Tuple[str, ...] = (
+    "--netG", "resnet_6blocks", "--ngf", "24", "--ndf", "32", "--load_size", "128", "--crop_size", "112",
+    "--num_threads", "2", "--print_freq", "120", "--display_freq", "100000", "--update_html_freq", "100000",
+    "--save_latest_freq", "100000", "--save_epoch_freq", "1000", "--no_html",
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    description: str
+    flags: Tuple[str, ...]
+
+
+GRAY_ID = ("--lambda_gray_identity", "5")  # as strong as the identity loss (0.5 x 10)
+RECIPE = ("--preserve_luma", *GRAY_ID, "--bw_style", "ink", "--upsampling", "resize")
+
+# One change at a time against `plain`, then combinations. `recipe` is what the demo preset
+# and --preset manga use (options/presets.py); keep them in step.
+CONFIGS: Dict[str, Config] = {
+    "plain": Config("upstream CycleGAN: LSGAN + cycle + identity 0.5, transposed-conv upsampling", ()),
+    "resize": Config("plain + resize-conv upsampling (against the checkerboard)", ("--upsampling", "resize")),
+    "preserve_luma": Config("plain + G_A keeps its input's luminance, predicts color only", ("--preserve_luma",)),
+    "luma_loss": Config("plain + |Y(G_A(A)) - Y(A)| loss, weight 10 (soft preserve_luma)", ("--lambda_luma", "10")),
+    "gray_identity": Config("plain + grayscale identity: G_A(gray(B)) = B, weight 5", GRAY_ID),
+    "gray_identity_ink": Config("plain + grayscale identity from ink-style B/W (light fills to white)",
+                                (*GRAY_ID, "--bw_style", "ink")),
+    "ttur": Config("plain + two time-scale learning rates: G 1e-4, D 4e-4", ("--lr", "0.0001", "--lr_D", "0.0004")),
+    "luma_gray": Config("preserve_luma + grayscale identity (gray style)", ("--preserve_luma", *GRAY_ID)),
+    "recipe": Config("preserve_luma + grayscale identity (ink style) + resize-conv upsampling", RECIPE),
+    "recipe_screentone": Config("recipe with screentone-style B/W for the grayscale identity",
+                                ("--preserve_luma", *GRAY_ID, "--bw_style", "screentone", "--upsampling", "resize")),
+}
+
+
+def budget_flags(epochs: int) -> List[str]:
+    return [*BUDGET_FLAGS, "--n_epochs", str(epochs), "--n_epochs_decay", str(epochs)]
+
+
+def read_rows(path: str) -> List[Dict[str, Any]]:
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def append_row(path: str, row: Dict[str, Any]) -> None:
+    """Rewrite the file with the row added (atomic: an interrupted run never leaves half a line)."""
+    rows = read_rows(path) + [row]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+def _run(cmd: List[str], log_path: str) -> float:
+    """Run a step with its output in log_path; its wall time in seconds. A failure names the log."""
+    start = time.perf_counter()
+    with open(log_path, "w", encoding="utf-8") as out:
+        code = subprocess.call(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    if code != 0:
+        raise UserError(f"{' '.join(cmd[:2])} failed with exit status {code}; see {log_path}")
+    return time.perf_counter() - start
+
+
+def _training_log(run_dir: str) -> Tuple[int, float]:
+    """Iterations trained and the median seconds per iteration over the logged intervals (the median
+    shrugs off an interval slowed by something else on the machine; the wall time does not)."""
+    with open(os.path.join(run_dir, "loss_log.jsonl"), encoding="utf-8") as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    return int(records[-1]["step"]), statistics.median(r["time/step"] for r in records)
+
+
+def score(pred_dir: str, dataroot: str) -> Dict[str, Optional[float]]:
+    result = evaluate_folders(pred_dir, os.path.join(dataroot, "testB"), os.path.join(dataroot, "trainB"))
+    if result.missing["unreadable"] or result.missing["no_prediction"]:
+        raise UserError(f"{pred_dir}: pages missing or unreadable: {result.missing}")
+    return {key: result.summary[key] for key in (*METRIC_KEYS, "kid_std")}
+
+
+def run_one(name: str, seed: int, opt: argparse.Namespace) -> Dict[str, Any]:
+    run_name = f"{name}_seed{seed}"
+    work = os.path.abspath(os.path.join(opt.workdir, run_name))
+    os.makedirs(work, exist_ok=True)
+    row: Dict[str, Any] = {"config": name, "seed": seed, "epochs": opt.epochs, "dataroot": os.path.relpath(opt.dataroot)}
+    if name == BW_INPUT:
+        pred_dir = os.path.join(opt.dataroot, "testA")
+        row.update(flags=[], iterations=0, train_s=0.0, s_per_iter=None)
+    else:
+        flags = [*budget_flags(opt.epochs), *CONFIGS[name].flags]
+        checkpoints = os.path.join(work, "checkpoints")
+        train_cmd = [sys.executable, "train.py", "--dataroot", opt.dataroot, "--name", run_name,
+                     "--checkpoints_dir", checkpoints, "--seed", str(seed), *flags]
+        log.info("%s seed %d: training", name, seed)
+        train_s = _run(train_cmd, os.path.join(work, "train.out"))
+        iterations, s_per_iter = _training_log(os.path.join(checkpoints, run_name))
+        pred_dir = os.path.join(work, "pred")
+        test_cmd = [sys.executable, "test.py", "--dataroot", os.path.join(opt.dataroot, "testA"), "--name", run_name,
+                    "--checkpoints_dir", checkpoints, "--output_dir", pred_dir, "--precision", "fp32"]
+        _run(test_cmd, os.path.join(work, "test.out"))
+        row.update(flags=flags, iterations=iterations, train_s=round(train_s, 1),
+                   s_per_iter=round(s_per_iter, 4))
+    log.info("%s seed %d: scoring", name, seed)
+    row["metrics"] = score(pred_dir, opt.dataroot)
+    row["pred_dir"] = os.path.relpath(pred_dir)
+    return row
+
+
+# --------------------------------------------------------------------------
+# The table
+
+TABLE_COLUMNS = (("ciede2000", "CIEDE2000 ↓", 2), ("ssim", "SSIM ↑", 3), ("kid", "KID ↓", 3),
+                 ("fid", "FID ↓", 0), ("psnr", "PSNR ↑", 2), ("colorfulness_pred", "colorfulness", 1))
+
+
+def mean_spread(values: Sequence[float], digits: int) -> str:
+    """'mean ± sample standard deviation' (just the value for one seed)."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def summarize(rows: List[Dict[str, Any]], epochs: int) -> Dict[str, Dict[str, Any]]:
+    """Per configuration (in first-seen order): seeds, per-metric values, mean s/iter."""
+    groups: Dict[str, Dict[str, Any]] = {}
+    for row in rows:
+        if row["epochs"] != epochs and row["config"] != BW_INPUT:
+            continue
+        group = groups.setdefault(row["config"], {"seeds": [], "metrics": {}, "s_per_iter": []})
+        group["seeds"].append(row["seed"])
+        for key, value in row["metrics"].items():
+            if value is not None:
+                group["metrics"].setdefault(key, []).append(value)
+        if row["s_per_iter"]:
+            group["s_per_iter"].append(row["s_per_iter"])
+    return groups
+
+
+def format_table(rows: List[Dict[str, Any]], epochs: int) -> str:
+    groups = summarize(rows, epochs)
+    if not groups:
+        raise UserError(f"no rows with --epochs {epochs} yet; run some configurations first")
+    gt_colorfulness = next(iter(groups.values()))["metrics"].get("colorfulness_gt", [float("nan")])[0]
+    header = ["configuration", "seeds"] + [title for _, title, _ in TABLE_COLUMNS] + ["s/iter"]
+    header[header.index("colorfulness")] = f"colorfulness (gt {gt_colorfulness:.1f})"
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * (len(header) - 2)]
+    for name, group in groups.items():
+        cells = [f"`{name}`", str(len(group["seeds"]))]
+        for key, _, digits in TABLE_COLUMNS:
+            values = group["metrics"].get(key, [])
+            cells.append(mean_spread(values, digits if key != "kid" else 3) if values else "-")
+        cells.append(f"{statistics.mean(group['s_per_iter']):.3f}" if group["s_per_iter"] else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# The sample grid
+
+def _prediction_dir(rows: List[Dict[str, Any]], name: str, seed: int, epochs: int, dataroot: str) -> str:
+    if name == GROUND_TRUTH:
+        return os.path.join(dataroot, "testB")
+    if name == BW_INPUT:
+        return os.path.join(dataroot, "testA")
+    for row in rows:
+        if row["config"] == name and row["seed"] == seed and row["epochs"] == epochs:
+            return row["pred_dir"]
+    raise UserError(f"--grid {name}: no run with --seed {seed} and --epochs {epochs} in the results; run it first")
+
+
+def make_grid(rows: List[Dict[str, Any]], names: Sequence[str], seed: int, epochs: int, dataroot: str,
+              n_pages: int) -> np.ndarray:
+    """One row per test page (spread over the sorted folder), one column per configuration."""
+    folders = [_prediction_dir(rows, name, seed, epochs, dataroot) for name in names]
+    pages = find_images(os.path.join(dataroot, "testA"))
+    picks = [pages[i * len(pages) // n_pages] for i in range(min(n_pages, len(pages)))]
+    strips = []
+    for page in picks:
+        stem = os.path.splitext(os.path.basename(page))[0]
+        tiles = []
+        for folder in folders:
+            matches = [p for p in find_images(folder) if os.path.splitext(os.path.basename(p))[0] == stem]
+            if not matches:
+                raise UserError(f"{folder}: no page named {stem}")
+            tiles.append(np.asarray(Image.open(matches[0]).convert("RGB")))
+        gap = np.full((tiles[0].shape[0], 4, 3), 255, np.uint8)
+        strips.append(np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1))
+    gap = np.full((4, strips[0].shape[1], 3), 255, np.uint8)
+    return np.concatenate([part for strip in strips for part in (strip, gap)][:-1], axis=0)
+
+
+# --------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="run_experiment.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("configs", nargs="*", help=f"configurations to run (see --list), or {BW_INPUT}")
+    parser.add_argument("--seeds", type=number_type(int, 0), nargs="+", default=[0], help="one run per seed")
+    parser.add_argument("--epochs", type=number_type(int, 1), default=4,
+                        help="budget: --n_epochs and --n_epochs_decay of every run (default: %(default)s)")
+    parser.add_argument("--dataroot", default="datasets/demo", help="needs trainA, trainB, testA, testB")
+    parser.add_argument("--results", default=DEFAULT_RESULTS, help="JSON-lines table the rows go to")
+    parser.add_argument("--workdir", default="experiments", help="run folders and colorized pages")
+    parser.add_argument("--force", action="store_true", help="run again even if the row exists")
+    parser.add_argument("--list", action="store_true", help="print the configurations and their flags")
+    parser.add_argument("--table", action="store_true", help="print the results as a markdown table")
+    parser.add_argument("--grid", nargs="+", metavar="CONFIG", help=f"write a sample grid, columns in this order "
+                                                                    f"({BW_INPUT} and {GROUND_TRUTH} allowed)")
+    parser.add_argument("--seed", type=number_type(int, 0), default=0, help="--grid: whose pages to show")
+    parser.add_argument("--pages", type=number_type(int, 1), default=4, help="--grid: rows")
+    parser.add_argument("--out", help="--grid: PNG to write")
+    return parser
+
+
+def run(opt: argparse.Namespace) -> int:
+    if opt.list:
+        for name, config in CONFIGS.items():
+            print(f"{name:<22} {config.description}\n{'':<22} {' '.join(config.flags) or '(no extra flags)'}")
+        return 0
+    if opt.table:
+        print(format_table(read_rows(opt.results), opt.epochs))
+        return 0
+    if opt.grid:
+        if not opt.out:
+            raise UserError("--grid needs --out FILE.png")
+        unknown = [n for n in opt.grid if n not in CONFIGS and n not in (BW_INPUT, GROUND_TRUTH)]
+        if unknown:
+            raise UserError(f"--grid: unknown configuration {unknown[0]!r}; see --list")
+        grid = make_grid(read_rows(opt.results), opt.grid, opt.seed, opt.epochs, opt.dataroot, opt.pages)
+        os.makedirs(os.path.dirname(os.path.abspath(opt.out)), exist_ok=True)
+        Image.fromarray(grid).save(opt.out, optimize=True)
+        print(f"grid: {opt.out} (columns: {' | '.join(opt.grid)})")
+        return 0
+    if not opt.configs:
+        raise UserError("name configurations to run (see --list), or use --table / --grid")
+    unknown = [n for n in opt.configs if n not in CONFIGS and n != BW_INPUT]
+    if unknown:
+        raise UserError(f"unknown configuration {unknown[0]!r}; see --list")
+    # Absolute, because the steps run in the script's checkout (which may be a snapshot elsewhere).
+    opt.dataroot = os.path.abspath(opt.dataroot)
+    for folder in ("trainA", "trainB", "testA", "testB"):
+        if not os.path.isdir(os.path.join(opt.dataroot, folder)):
+            raise UserError(f"--dataroot {opt.dataroot} has no {folder}/ folder")
+    for name in opt.configs:
+        for seed in ([0] if name == BW_INPUT else opt.seeds):
+            done = [r for r in read_rows(opt.results) if r["config"] == name and r["seed"] == seed
+                    and (r["epochs"] == opt.epochs or name == BW_INPUT)]
+            if done and not opt.force:
+                log.info("%s seed %d: already in %s (--force runs it again)", name, seed, opt.results)
+                continue
+            row = run_one(name, seed, opt)
+            append_row(opt.results, row)
+            m = row["metrics"]
+            print(f"{name} seed {seed}: CIEDE2000 {m['ciede2000']:.3f}  SSIM {m['ssim']:.4f}  KID {m['kid']:.4f}  "
+                  f"FID {m['fid']:.1f}  colorfulness {m['colorfulness_pred']:.2f}  "
+                  f"{row['s_per_iter'] or 0:.3f} s/iter", flush=True)
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    opt = build_parser().parse_args(argv)
+    return run_main("run_experiment.py", lambda: run(opt))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""The colorization options (off by default) and the experiment harness, at toy size."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import test as colorize_cli
+import train
+from conftest import tiny_flags, write_images
+from data.bw_synthesis import synthesize_bw
+from data.unaligned_dataset import UnalignedDataset
+from models import create_model
+from models.color import gray_like, luma, with_luma
+from options.train_options import parse_train_options
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+import run_experiment  # noqa: E402
+
+
+def _chroma(x: torch.Tensor) -> torch.Tensor:
+    return x[:, :3] - luma(x)  # B - Y, G - Y, R - Y: zero for gray, unchanged by a luminance shift
+
+
+def test_with_luma_takes_the_luminance_and_keeps_the_chroma():
+    torch.manual_seed(0)
+    color = torch.rand(2, 3, 8, 8) * 1.0 - 0.5  # mid-range colors: no clipping after the shift
+    y = torch.rand(2, 1, 8, 8) * 0.6 - 0.3
+    out = with_luma(color, y)
+    assert torch.allclose(luma(out), y, atol=1e-6)
+    assert torch.allclose(_chroma(out), _chroma(color), atol=1e-6)
+    assert with_luma(color, torch.ones(2, 1, 8, 8) * 5).max() <= 1.0  # clamped to the image range
+    assert torch.equal(gray_like(color, 1), luma(color))
+    assert gray_like(color, 3).shape == (2, 3, 8, 8)
+
+
+def _page() -> Image.Image:
+    """A light-blue fill (luminance ~0.7) with a black outline, on white paper."""
+    a = np.full((48, 48, 3), 255, np.uint8)
+    a[8:40, 8:40] = (150, 180, 230)
+    a[8:10, 8:40] = a[38:40, 8:40] = a[8:40, 8:10] = a[8:40, 38:40] = 0
+    return Image.fromarray(a)
+
+
+def test_bw_styles_gray_ink_screentone():
+    page = _page()
+    rng = lambda: np.random.default_rng(3)  # noqa: E731
+    assert np.array_equal(np.asarray(synthesize_bw(page, "gray", rng())), np.asarray(page.convert("L")))
+
+    ink = np.asarray(synthesize_bw(page, "ink", rng()))
+    assert ink[20, 20] == 255 and ink[8, 20] == 0 and ink[0, 0] == 255  # the light fill goes white; ink stays
+
+    tone = np.asarray(synthesize_bw(page, "screentone", rng()))
+    fill = tone[12:36, 12:36]
+    assert set(np.unique(fill)) == {0, 255}, "a flat mid-tone becomes pure dots"
+    gray_fill = np.asarray(page.convert("L"))[20, 20] / 255.0
+    assert abs(fill.mean() / 255.0 - gray_fill) < 0.08, "dots keep the tone's mean darkness"
+    assert tone[8, 20] == 0 and tone[0, 0] == 255
+    assert np.array_equal(tone, np.asarray(synthesize_bw(page, "screentone", rng()))), "a function of the rng"
+    with pytest.raises(ValueError, match="unknown B/W style"):
+        synthesize_bw(page, "sepia", rng())
+
+
+@pytest.mark.parametrize("channels_A", [1, 3])
+def test_dataset_adds_a_bw_version_of_B_only_when_asked(dataroot, channels_A):
+    paths_A = sorted(os.path.join(dataroot, "trainA", f) for f in os.listdir(os.path.join(dataroot, "trainA")))
+    paths_B = sorted(os.path.join(dataroot, "trainB", f) for f in os.listdir(os.path.join(dataroot, "trainB")))
+    common = dict(channels_A=channels_A, channels_B=3, preprocess_mode="resize_and_crop", load_size=36,
+                  crop_size=32, multiple=4, flip=True, serial_batches=False)
+    plain = UnalignedDataset(paths_A, paths_B, **common)[(1, 11)]
+    assert "B_bw" not in plain
+    item = UnalignedDataset(paths_A, paths_B, bw_style="gray", **common)[(1, 11)]
+    assert torch.equal(item["A"], plain["A"]) and torch.equal(item["B"], plain["B"]), "same crop and flip"
+    assert item["B_bw"].shape == (channels_A, 32, 32)
+    assert torch.allclose(item["B_bw"][:1], luma(item["B"][None])[0], atol=2 / 255 + 1e-6)
+
+
+def _model(tmp_path, dataroot, extra):
+    opt = parse_train_options(tiny_flags(dataroot, str(tmp_path)) + extra)
+    torch.manual_seed(0)
+    return create_model(opt, torch.device("cpu"), seed=0), opt
+
+
+def test_defaults_are_upstream_losses_only(tmp_path, dataroot):
+    model, _ = _model(tmp_path, dataroot, [])
+    _, stats = model.generator_step(torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1)
+    assert set(stats) == {"G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "G"}
+
+
+def test_preserve_luma_gray_identity_luma_loss_and_lr_D(tmp_path, dataroot):
+    model, _ = _model(tmp_path, dataroot, ["--preserve_luma", "--lambda_gray_identity", "2", "--lambda_luma", "1",
+                                           "--lr_D", "0.0004"])
+    real_A = torch.rand(1, 3, 32, 32) - 0.5
+    real_B = torch.rand(1, 3, 32, 32) - 0.5
+    visuals, stats = model.generator_step(real_A, real_B, gray_like(real_B, 3))
+    assert {"gray_idt", "luma"} <= set(stats)
+    assert stats["luma"].item() < 1e-3, "with --preserve_luma the luminance loss has nothing left to do"
+    assert torch.allclose(luma(visuals.fake_B), luma(real_A), atol=0.02)  # up to clipping at black/white
+    assert torch.allclose(luma(model.colorize(real_A)), luma(real_A), atol=0.02)
+    assert model.optimizer_D.param_groups[0]["lr"] == pytest.approx(4e-4)
+    model.set_lr(1e-4)
+    assert model.optimizer_G.param_groups[0]["lr"] == pytest.approx(1e-4)
+    assert model.optimizer_D.param_groups[0]["lr"] == pytest.approx(2e-4), "TTUR ratio kept through the schedule"
+
+
+def test_grayscale_scans_train_with_gray_identity_and_test_keeps_their_luminance(tmp_path, dataroot):
+    """--input_nc 1 cannot use the identity loss; the grayscale identity stands in for it."""
+    flags = tiny_flags(dataroot, str(tmp_path / "ck"), name="gray") + [
+        "--input_nc", "1", "--lambda_identity", "0", "--preserve_luma", "--lambda_gray_identity", "5",
+        "--bw_style", "screentone"]
+    assert train.main(flags) == 0
+    run_dir = tmp_path / "ck" / "gray"
+    lines = [json.loads(line) for line in open(run_dir / "loss_log.jsonl")]
+    assert "loss/gray_idt" in lines[-1] and lines[-1]["loss/gray_idt"] > 0
+
+    out = tmp_path / "out"
+    assert colorize_cli.main(["--dataroot", os.path.join(dataroot, "testA"), "--name", "gray",
+                              "--checkpoints_dir", str(tmp_path / "ck"), "--output_dir", str(out),
+                              "--precision", "fp32"]) == 0
+    for name in os.listdir(os.path.join(dataroot, "testA")):
+        page = np.asarray(Image.open(os.path.join(dataroot, "testA", name)).convert("L"), dtype=float)
+        result = np.asarray(Image.open(out / name).convert("L"), dtype=float)
+        assert np.abs(result - page).max() <= 12  # luminance passed through (chroma clipping aside)
+
+
+def test_preserve_luma_needs_color_output(tmp_path, dataroot, capsys):
+    with pytest.raises(SystemExit) as exc:
+        parse_train_options(tiny_flags(dataroot, str(tmp_path)) + ["--preserve_luma", "--output_nc", "1",
+                                                                    "--lambda_identity", "0"])
+    assert exc.value.code == 2 and "--preserve_luma needs color output" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------
+# scripts/run_experiment.py
+
+def _row(config, seed, ciede, s_per_iter=0.2):
+    metrics = {"ciede2000": ciede, "ssim": 0.99, "kid": 0.05, "fid": 150.0, "psnr": 27.0, "ab_mae": 0.5,
+               "colorfulness_pred": 10.0, "colorfulness_gt": 11.3, "kid_std": 0.01}
+    return {"config": config, "seed": seed, "epochs": 4, "metrics": metrics, "s_per_iter": s_per_iter,
+            "pred_dir": "x", "flags": [], "iterations": 960, "train_s": 1.0, "dataroot": "d"}
+
+
+def test_experiment_table_means_and_spreads(tmp_path):
+    results = str(tmp_path / "results.jsonl")
+    for row in (_row("plain", 0, 2.0), _row("plain", 1, 3.0), _row("recipe", 0, 0.8), _row("recipe", 0, 9, 0.3)):
+        run_experiment.append_row(results, row)
+    rows = run_experiment.read_rows(results)
+    assert len(rows) == 4
+    rows[-1]["epochs"] = 2  # another budget: not in this table
+    table = run_experiment.format_table(rows, epochs=4)
+    assert "| `plain` | 2 | 2.50 ± 0.71 |" in table
+    assert "| `recipe` | 1 | 0.80 |" in table and "9.00" not in table
+    assert "colorfulness (gt 11.3)" in table
+    with pytest.raises(Exception, match="no rows with --epochs 7"):
+        run_experiment.format_table(rows, epochs=7)
+
+
+def test_experiment_cli_rejects_unknown_configs(capsys):
+    assert run_experiment.main(["nonsense"]) == 2
+    assert "unknown configuration 'nonsense'" in capsys.readouterr().err
+    assert run_experiment.main(["--list"]) == 0
+    assert "plain" in capsys.readouterr().out
+
+
+def test_every_experiment_config_parses(tmp_path, dataroot):
+    for name, config in run_experiment.CONFIGS.items():
+        flags = [*run_experiment.budget_flags(1), *config.flags]
+        opt = parse_train_options(["--dataroot", dataroot, *flags])
+        assert opt.n_epochs == 1, name
