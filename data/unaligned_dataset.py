@@ -9,7 +9,6 @@ import os
 from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
-import torch
 from PIL import Image
 from torch.utils.data import Dataset
 

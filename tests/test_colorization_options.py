@@ -11,7 +11,7 @@ from PIL import Image
 
 import test as colorize_cli
 import train
-from conftest import tiny_flags, write_images
+from conftest import tiny_flags
 from data.bw_synthesis import synthesize_bw
 from data.unaligned_dataset import UnalignedDataset
 from models import create_model
