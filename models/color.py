@@ -6,6 +6,8 @@ The transform is linear, so it holds in [-1, 1] as well as in [0, 1]: Y = 0.299 
 import torch
 
 _KR, _KG, _KB = 0.299, 0.587, 0.114
+# --output_luma: whose luminance G_A's output gets (see output_with_luma).
+OUTPUT_LUMA_MODES = ("generator", "input", "darker")
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:
@@ -23,17 +25,38 @@ def gray_like(x: torch.Tensor, channels: int) -> torch.Tensor:
 
 
 def with_luma(color: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """`color`'s chroma (Cb, Cr) on the luminance `y` (N x 1 x H x W), back in RGB and clamped to [-1, 1].
+    """`color`'s chroma (Cb, Cr) on the luminance `y` (N x 1 x H x W), back in RGB within [-1, 1].
 
-    Used by --preserve_luma: the generator proposes colors, and the page's own luminance (its
-    lines, lettering and screentone) passes through untouched. Channels past the third are kept.
+    Where the chroma does not fit at that luminance it is scaled down (not clipped per channel,
+    which would change the luminance): black stays black and white stays white, whatever the
+    color. Channels past the third are kept.
     """
+    y = y.clamp(-1.0, 1.0)
     if color.shape[1] < 3:
         return y.expand_as(color)
-    r, g, b = color[:, 0:1], color[:, 1:2], color[:, 2:3]
-    old_y = _KR * r + _KG * g + _KB * b
-    # Adding the same luminance change to R, G and B leaves Cb and Cr unchanged (they are
-    # differences B - Y and R - Y): that is the whole YCbCr round trip in one step.
-    shifted = color[:, :3] + (y - old_y)
-    out = shifted.clamp(-1.0, 1.0)
+    rgb = color[:, :3]
+    # R - Y, G - Y, B - Y: the chroma as offsets that a luminance change leaves alone.
+    offsets = rgb - luma(rgb)
+    room = torch.where(offsets > 0, 1.0 - y, -1.0 - y)  # how far each channel may move from y
+    safe = torch.where(offsets.abs() > 1e-6, offsets, torch.ones_like(offsets))
+    scale = torch.where(offsets.abs() > 1e-6, room / safe, torch.ones_like(offsets)).amin(dim=1, keepdim=True)
+    out = (y + offsets * scale.clamp(0.0, 1.0)).clamp(-1.0, 1.0)
     return torch.cat([out, color[:, 3:]], dim=1) if color.shape[1] > 3 else out
+
+
+def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str) -> torch.Tensor:
+    """A generator's output `out` for the B/W `page`, with the luminance `mode` asks for.
+
+    generator: `out` as it is. input: the page's luminance, so lines, lettering and screentone pass
+    through and the generator only chooses colors. darker: per pixel the darker of the two, so ink
+    stays ink while paper and light fills can darken into colors (a colored fill is darker than the
+    white it replaces; the generator can never lighten a line away).
+    """
+    if mode == "generator":
+        return out
+    y_page = luma(page).to(out.dtype)
+    if mode == "input":
+        return with_luma(out, y_page)
+    if mode == "darker":
+        return with_luma(out, torch.minimum(y_page, luma(out)))
+    raise ValueError(f"unknown output_luma {mode!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}")

@@ -19,7 +19,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageChops
 
 from data.transforms import scale_width, to_tensor
 from models.networks import ResnetGenerator
@@ -240,7 +240,9 @@ class Colorizer:
 
     def __init__(self, net: nn.Module, device: torch.device, multiple: int, output_nc: int, input_nc: int,
                  precision: str = "fp32", tile_size: Optional[int] = None, tile_overlap: int = 64,
-                 keep_lines: bool = False, work_width: Optional[int] = None) -> None:
+                 keep_lines: bool = False, work_width: Optional[int] = None, darken_only: bool = False) -> None:
+        """`keep_lines`: the page's own luminance, color from the generator (--output_luma input).
+        `darken_only`: per pixel the darker luminance of page and output (--output_luma darker)."""
         self.net = net
         self.device = device
         self.multiple = multiple
@@ -250,6 +252,7 @@ class Colorizer:
         self.tile_size = tile_size
         self.tile_overlap = tile_overlap
         self.keep_lines = keep_lines
+        self.darken_only = darken_only
         self.work_width = work_width
         self.norms = _swap_instance_norms(net)
         self.parts = _resnet_parts(net)
@@ -403,6 +406,10 @@ class Colorizer:
             return Image.merge("YCbCr", (luma, cb.resize(size, Image.BICUBIC), cr.resize(size, Image.BICUBIC))).convert("RGB")
         if out.size != size:
             out = out.resize(size, Image.BICUBIC)
+        if self.darken_only and self.output_nc >= 3:
+            # As in training (models/color.py): ink stays ink, the generator may only darken.
+            y, cb, cr = out.convert("YCbCr").split()
+            return Image.merge("YCbCr", (ImageChops.darker(y, page.convert("L")), cb, cr)).convert("RGB")
         return out
 
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.color import gray_like, luma, with_luma
+from models.color import gray_like, luma, output_with_luma
 from models.image_pool import ImagePool
 from models.losses import GANLoss, gradient_penalty
 
@@ -41,14 +41,15 @@ class CycleGANModel:
     def __init__(self, G_A: nn.Module, G_B: nn.Module, D_A: nn.Module, D_B: nn.Module, gan_mode: str,
                  lambda_A: float, lambda_B: float, lambda_identity: float, lambda_gp: float,
                  pool_size: int, lr: float, beta1: float, seed: int, precision: str = "fp32",
-                 device_type: str = "cpu", grad_sync: Optional[GradSync] = None, preserve_luma: bool = False,
+                 device_type: str = "cpu", grad_sync: Optional[GradSync] = None, output_luma: str = "generator",
                  lambda_gray_identity: float = 0.0, lambda_luma: float = 0.0, lr_D: Optional[float] = None) -> None:
         """`precision` bf16/fp16 runs the forward passes under autocast (fp16 adds loss scaling);
         `grad_sync`, when given (data-parallel training), averages gradients across processes
         before each optimizer step.
 
         Colorization extras, all off by default (then this is upstream's CycleGAN):
-        `preserve_luma` gives G_A's output its input's luminance, so G_A only chooses colors;
+        `output_luma` ("input" or "darker") ties G_A's output luminance to its input's (see
+        models/color.py);
         `lambda_gray_identity` weighs |G_A(B/W version of real_B) - real_B| (the B/W version comes
         with the batch, see data/bw_synthesis.py); `lambda_luma` weighs |Y(G_A(real_A)) - Y(real_A)|;
         `lr_D` gives the critics their own learning rate (two time-scale update rule)."""
@@ -60,7 +61,7 @@ class CycleGANModel:
         self.lambda_A, self.lambda_B = lambda_A, lambda_B
         self.lambda_identity = lambda_identity
         self.lambda_gp = lambda_gp
-        self.preserve_luma = preserve_luma
+        self.output_luma = output_luma
         self.lambda_gray_identity = lambda_gray_identity
         self.lambda_luma = lambda_luma
         # fake_B images feed D_A, fake_A images feed D_B (upstream's pairing).
@@ -128,9 +129,8 @@ class CycleGANModel:
                 group["lr"] = value
 
     def _G_A(self, x: torch.Tensor, net: Optional[nn.Module] = None) -> torch.Tensor:
-        """B/W -> color, with the input's luminance when preserve_luma is set."""
-        out = (self.G_A if net is None else net)(x)
-        return with_luma(out, luma(x).to(out.dtype)) if self.preserve_luma else out
+        """B/W -> color, with the luminance output_luma asks for."""
+        return output_with_luma((self.G_A if net is None else net)(x), x, self.output_luma)
 
     def generator_step(self, real_A: torch.Tensor, real_B: torch.Tensor,
                        bw_B: Optional[torch.Tensor] = None) -> Tuple[Visuals, Stats]:

@@ -31,7 +31,7 @@ class LoadedGenerator:
     output_nc: int
     train_load_size: Optional[int]  # the --load_size it was trained with, when known
     source: str
-    preserve_luma: bool = False  # trained with --preserve_luma: its colors belong on the input's luminance
+    output_luma: str = "generator"  # --output_luma it was trained with (models/color.py)
 
 
 def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.Namespace,
@@ -39,12 +39,12 @@ def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.N
     """Generator `<label>_net_G<suffix>.pth` from `run_dir` (or its full checkpoint), in eval mode,
     weights frozen. `suffix` is "_A", "_B" or upstream's --model_suffix. UserError if missing or unfitting."""
     weights = os.path.join(run_dir, f"{label}_net_G{suffix}.pth")
-    arch, train_load_size, preserve_luma = arch_flags, None, False
+    arch, train_load_size, output_luma = arch_flags, None, "generator"
     if os.path.isfile(os.path.join(run_dir, OPTIONS_JSON)):
         arch = load_options(run_dir)
         train_load_size = arch.load_size
-        # Only G_A was trained to keep its input's luminance.
-        preserve_luma = arch.preserve_luma and suffix == "_A"
+        if suffix == "_A":  # only G_A was trained with it
+            output_luma = arch.output_luma
         log.info("architecture from %s: --netG %s --ngf %d --norm %s", os.path.join(run_dir, OPTIONS_JSON),
                  arch.netG, arch.ngf, arch.norm)
     input_nc, output_nc = arch.input_nc, arch.output_nc
@@ -72,4 +72,4 @@ def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.N
         raise UserError(f"{source} does not fit --netG {arch.netG} --ngf {arch.ngf} --norm {arch.norm} "
                         f"--input_nc {input_nc} --output_nc {output_nc}: {detail}") from exc
     net.eval().requires_grad_(False).to(device)
-    return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, source, preserve_luma)
+    return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, source, output_luma)

@@ -265,11 +265,17 @@ def define_G(net_g: str, input_nc: int, output_nc: int, ngf: int, norm: str = "i
 
 
 def define_D(net_d: str, input_nc: int, ndf: int, n_layers_D: int = 3, norm: str = "instance",
-             init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
+             init_type: str = "normal", init_gain: float = 0.02, spectral_norm: bool = False) -> nn.Module:
+    """`spectral_norm` divides every conv weight by its largest singular value (Miyato et al., 2018),
+    which bounds how sharply the critic can react to its input; its state-dict keys then differ."""
     if net_d not in DISCRIMINATORS:
         raise ValueError(f"unknown discriminator {net_d!r}; choose from {', '.join(sorted(DISCRIMINATORS))}")
     net = DISCRIMINATORS[net_d](input_nc, ndf, n_layers=n_layers_D, norm=norm)
     init_weights(net, init_type, init_gain)
+    if spectral_norm:
+        for module in list(net.modules()):
+            if isinstance(module, nn.Conv2d):
+                nn.utils.parametrizations.spectral_norm(module)
     return net
 
 

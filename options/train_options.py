@@ -12,6 +12,7 @@ import os
 from typing import Any, Dict, Optional, Sequence
 
 from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, UPSAMPLINGS, required_multiple
+from models.color import OUTPUT_LUMA_MODES
 from models.cycle_gan import PRECISIONS
 from data.bw_synthesis import BW_STYLES
 from models.losses import GAN_MODES
@@ -86,16 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--pool_size", type=nonneg_int, default=50, help="fake images kept for the discriminators (0 = no pool)")
 
     g = parser.add_argument_group("colorization (not in upstream; all off by default, see docs/experiments.md)")
-    g.add_argument("--preserve_luma", action="store_true",
-                   help="G_A keeps its input's luminance and only chooses colors: lines, lettering and "
-                        "screentone pass through (test.py then uses --keep_lines)")
+    g.add_argument("--output_luma", default="generator", choices=OUTPUT_LUMA_MODES,
+                   help="luminance of G_A's output: generator (upstream), input (G_A only chooses colors; "
+                        "lines, lettering and screentone pass through) or darker (the darker of the two per "
+                        "pixel: ink is kept, paper and fills may take color). test.py applies the same")
     g.add_argument("--lambda_gray_identity", type=nonneg_float, default=0.0,
                    help="weight of |G_A(B/W version of a color page) - that page| (works with --input_nc 1)")
     g.add_argument("--bw_style", default="gray", choices=BW_STYLES,
                    help="how --lambda_gray_identity makes B/W from color: gray (luminance), ink (light fills "
                         "to white) or screentone (flat mid-tones as halftone dots)")
     g.add_argument("--lambda_luma", type=nonneg_float, default=0.0,
-                   help="weight of |Y(G_A(A)) - Y(A)|: a soft version of --preserve_luma")
+                   help="weight of |Y(G_A(A)) - Y(A)|: a soft version of --output_luma input")
+    g.add_argument("--spectral_norm", action="store_true", help="spectral normalization on the discriminators' convs")
     g.add_argument("--lr_D", type=pos_float, default=None,
                    help="discriminator learning rate (two time-scale update rule); default: --lr")
 
@@ -164,8 +167,8 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
     if opt.lambda_identity > 0 and opt.input_nc != opt.output_nc:
         return (f"--lambda_identity {opt.lambda_identity} needs --input_nc == --output_nc "
                 f"(got {opt.input_nc} and {opt.output_nc}); pass --lambda_identity 0")
-    if opt.preserve_luma and opt.output_nc < 3:
-        return f"--preserve_luma needs color output (--output_nc 3, got {opt.output_nc})"
+    if opt.output_luma != "generator" and opt.output_nc < 3:
+        return f"--output_luma {opt.output_luma} needs color output (--output_nc 3, got {opt.output_nc})"
     if opt.batch_size > 1 and opt.preprocess not in CROPPING_MODES:
         return (f"--batch_size {opt.batch_size} needs equal-sized images: use a cropping --preprocess "
                 f"({', '.join(CROPPING_MODES)}) or --batch_size 1")

@@ -67,23 +67,27 @@ class Config:
 
 
 GRAY_ID = ("--lambda_gray_identity", "5")  # as strong as the identity loss (0.5 x 10)
-RECIPE = ("--preserve_luma", *GRAY_ID, "--bw_style", "ink", "--upsampling", "resize")
+INK = (*GRAY_ID, "--bw_style", "ink")
+RECIPE = ("--output_luma", "darker", *INK)
 
 # One change at a time against `plain`, then combinations. `recipe` is what the demo preset
-# and --preset manga use (options/presets.py); keep them in step.
+# and --preset manga use (options/presets.py; a test keeps them in step).
 CONFIGS: Dict[str, Config] = {
     "plain": Config("upstream CycleGAN: LSGAN + cycle + identity 0.5, transposed-conv upsampling", ()),
     "resize": Config("plain + resize-conv upsampling (against the checkerboard)", ("--upsampling", "resize")),
-    "preserve_luma": Config("plain + G_A keeps its input's luminance, predicts color only", ("--preserve_luma",)),
-    "luma_loss": Config("plain + |Y(G_A(A)) - Y(A)| loss, weight 10 (soft preserve_luma)", ("--lambda_luma", "10")),
+    "luma_input": Config("plain + G_A keeps its input's luminance, predicts color only", ("--output_luma", "input")),
+    "luma_darker": Config("plain + G_A's output luminance is the darker of input and output (ink kept)",
+                          ("--output_luma", "darker")),
+    "luma_loss": Config("plain + |Y(G_A(A)) - Y(A)| loss, weight 10 (soft luma_input)", ("--lambda_luma", "10")),
     "gray_identity": Config("plain + grayscale identity: G_A(gray(B)) = B, weight 5", GRAY_ID),
-    "gray_identity_ink": Config("plain + grayscale identity from ink-style B/W (light fills to white)",
-                                (*GRAY_ID, "--bw_style", "ink")),
+    "gray_identity_ink": Config("plain + grayscale identity from ink-style B/W (light fills to white)", INK),
+    "spectral_norm": Config("plain + spectral normalization in both discriminators", ("--spectral_norm",)),
     "ttur": Config("plain + two time-scale learning rates: G 1e-4, D 4e-4", ("--lr", "0.0001", "--lr_D", "0.0004")),
-    "luma_gray": Config("preserve_luma + grayscale identity (gray style)", ("--preserve_luma", *GRAY_ID)),
-    "recipe": Config("preserve_luma + grayscale identity (ink style) + resize-conv upsampling", RECIPE),
+    "recipe": Config("luma_darker + gray_identity_ink", RECIPE),
+    "recipe_resize": Config("recipe + resize-conv upsampling", (*RECIPE, "--upsampling", "resize")),
     "recipe_screentone": Config("recipe with screentone-style B/W for the grayscale identity",
-                                ("--preserve_luma", *GRAY_ID, "--bw_style", "screentone", "--upsampling", "resize")),
+                                ("--output_luma", "darker", *GRAY_ID, "--bw_style", "screentone")),
+    "luma_input_gray_ink": Config("luma_input + gray_identity_ink", ("--output_luma", "input", *INK)),
 }
 
 

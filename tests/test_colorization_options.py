@@ -15,7 +15,7 @@ from conftest import tiny_flags
 from data.bw_synthesis import synthesize_bw
 from data.unaligned_dataset import UnalignedDataset
 from models import create_model
-from models.color import gray_like, luma, with_luma
+from models.color import gray_like, luma, output_with_luma, with_luma
 from options.train_options import parse_train_options
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
@@ -91,14 +91,28 @@ def test_defaults_are_upstream_losses_only(tmp_path, dataroot):
     assert set(stats) == {"G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "G"}
 
 
-def test_preserve_luma_gray_identity_luma_loss_and_lr_D(tmp_path, dataroot):
-    model, _ = _model(tmp_path, dataroot, ["--preserve_luma", "--lambda_gray_identity", "2", "--lambda_luma", "1",
+def test_output_luma_darker_keeps_ink_and_only_darkens():
+    torch.manual_seed(0)
+    page = torch.rand(1, 1, 16, 16) * 2 - 1
+    page[..., :4] = -1.0  # a black line
+    out = torch.rand(1, 3, 16, 16) * 2 - 1
+    darker = output_with_luma(out, page, "darker")
+    assert (luma(darker) <= luma(page) + 1e-5).all()
+    assert torch.allclose(darker[..., :4], torch.full_like(darker[..., :4], -1.0)), "ink stays black"
+    already_darker = (luma(out) <= luma(page)).expand_as(out)
+    assert already_darker.any() and torch.allclose(darker[already_darker], out[already_darker], atol=1e-6)
+    assert torch.equal(output_with_luma(out, page, "generator"), out)
+    assert torch.allclose(luma(output_with_luma(out * 0.3, page * 0.3, "input")), luma(page * 0.3), atol=1e-5)
+
+
+def test_output_luma_input_gray_identity_luma_loss_and_lr_D(tmp_path, dataroot):
+    model, _ = _model(tmp_path, dataroot, ["--output_luma", "input", "--lambda_gray_identity", "2", "--lambda_luma", "1",
                                            "--lr_D", "0.0004"])
     real_A = torch.rand(1, 3, 32, 32) - 0.5
     real_B = torch.rand(1, 3, 32, 32) - 0.5
     visuals, stats = model.generator_step(real_A, real_B, gray_like(real_B, 3))
     assert {"gray_idt", "luma"} <= set(stats)
-    assert stats["luma"].item() < 1e-3, "with --preserve_luma the luminance loss has nothing left to do"
+    assert stats["luma"].item() < 1e-3, "with --output_luma input the luminance loss has nothing left to do"
     assert torch.allclose(luma(visuals.fake_B), luma(real_A), atol=0.02)  # up to clipping at black/white
     assert torch.allclose(luma(model.colorize(real_A)), luma(real_A), atol=0.02)
     assert model.optimizer_D.param_groups[0]["lr"] == pytest.approx(4e-4)
@@ -107,10 +121,21 @@ def test_preserve_luma_gray_identity_luma_loss_and_lr_D(tmp_path, dataroot):
     assert model.optimizer_D.param_groups[0]["lr"] == pytest.approx(2e-4), "TTUR ratio kept through the schedule"
 
 
+def test_spectral_norm_discriminators_train_and_resume(tmp_path, dataroot):
+    flags = tiny_flags(dataroot, str(tmp_path), name="sn") + ["--spectral_norm"]
+    model, _ = _model(tmp_path, dataroot, ["--spectral_norm"])
+    keys = model.networks["D_A"].state_dict()
+    assert any(k.endswith("parametrizations.weight.original") for k in keys)
+    assert not any("parametrizations" in k for k in model.networks["G_A"].state_dict()), "G stays upstream-shaped"
+    assert train.main(flags) == 0
+    assert train.main(flags[:-1] + ["--continue_train"]) == 2, "resuming without the flag is an architecture mismatch"
+    assert train.main(flags + ["--continue_train", "--n_epochs_decay", "2"]) == 0
+
+
 def test_grayscale_scans_train_with_gray_identity_and_test_keeps_their_luminance(tmp_path, dataroot):
     """--input_nc 1 cannot use the identity loss; the grayscale identity stands in for it."""
     flags = tiny_flags(dataroot, str(tmp_path / "ck"), name="gray") + [
-        "--input_nc", "1", "--lambda_identity", "0", "--preserve_luma", "--lambda_gray_identity", "5",
+        "--input_nc", "1", "--lambda_identity", "0", "--output_luma", "input", "--lambda_gray_identity", "5",
         "--bw_style", "screentone"]
     assert train.main(flags) == 0
     run_dir = tmp_path / "ck" / "gray"
@@ -127,11 +152,11 @@ def test_grayscale_scans_train_with_gray_identity_and_test_keeps_their_luminance
         assert np.abs(result - page).max() <= 12  # luminance passed through (chroma clipping aside)
 
 
-def test_preserve_luma_needs_color_output(tmp_path, dataroot, capsys):
+def test_output_luma_needs_color_output(tmp_path, dataroot, capsys):
     with pytest.raises(SystemExit) as exc:
-        parse_train_options(tiny_flags(dataroot, str(tmp_path)) + ["--preserve_luma", "--output_nc", "1",
+        parse_train_options(tiny_flags(dataroot, str(tmp_path)) + ["--output_luma", "darker", "--output_nc", "1",
                                                                     "--lambda_identity", "0"])
-    assert exc.value.code == 2 and "--preserve_luma needs color output" in capsys.readouterr().err
+    assert exc.value.code == 2 and "--output_luma darker needs color output" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------
@@ -171,3 +196,16 @@ def test_every_experiment_config_parses(tmp_path, dataroot):
         flags = [*run_experiment.budget_flags(1), *config.flags]
         opt = parse_train_options(["--dataroot", dataroot, *flags])
         assert opt.n_epochs == 1, name
+
+
+def test_darker_model_keeps_the_scan_ink_in_test_py(tmp_path, dataroot):
+    flags = tiny_flags(dataroot, str(tmp_path / "ck"), name="dark") + ["--output_luma", "darker"]
+    assert train.main(flags) == 0
+    out = tmp_path / "out"
+    assert colorize_cli.main(["--dataroot", os.path.join(dataroot, "testA"), "--name", "dark",
+                              "--checkpoints_dir", str(tmp_path / "ck"), "--output_dir", str(out),
+                              "--precision", "fp32"]) == 0
+    for name in os.listdir(os.path.join(dataroot, "testA")):
+        page = np.asarray(Image.open(os.path.join(dataroot, "testA", name)).convert("L"), dtype=float)
+        result = np.asarray(Image.open(out / name).convert("L"), dtype=float)
+        assert (result <= page + 3).all(), "never lighter than the scan (YCbCr rounding aside)"

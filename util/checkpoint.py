@@ -66,5 +66,6 @@ def load_checkpoint(path: str) -> Dict[str, Any]:
 
 
 def architecture_mismatch(saved: Dict[str, Any], current: Dict[str, Any], keys: tuple) -> List[str]:
-    """Flags in `keys` whose values differ, formatted as '--flag saved (flags say current)'."""
-    return [f"--{k} {saved.get(k)} (flags say {current.get(k)})" for k in keys if saved.get(k) != current.get(k)]
+    """Flags in `keys` whose values differ, formatted as '--flag saved (flags say current)'.
+    A flag the checkpoint predates is not compared (the run used its then-only behaviour)."""
+    return [f"--{k} {saved[k]} (flags say {current.get(k)})" for k in keys if k in saved and saved[k] != current.get(k)]
