@@ -85,6 +85,8 @@ CONFIGS: Dict[str, Config] = {
     "ttur": Config("plain + two time-scale learning rates: G 1e-4, D 4e-4", ("--lr", "0.0001", "--lr_D", "0.0004")),
     "recipe": Config("luma_darker + gray_identity_ink", RECIPE),
     "recipe_resize": Config("recipe + resize-conv upsampling", (*RECIPE, "--upsampling", "resize")),
+    "recipe_identity15": Config("recipe with the grayscale identity weighted 15", (
+        "--output_luma", "darker", "--lambda_gray_identity", "15", "--bw_style", "ink")),
     "recipe_screentone": Config("recipe with screentone-style B/W for the grayscale identity",
                                 ("--output_luma", "darker", *GRAY_ID, "--bw_style", "screentone")),
     "luma_input_gray_ink": Config("luma_input + gray_identity_ink", ("--output_luma", "input", *INK)),

@@ -209,3 +209,16 @@ def test_darker_model_keeps_the_scan_ink_in_test_py(tmp_path, dataroot):
         page = np.asarray(Image.open(os.path.join(dataroot, "testA", name)).convert("L"), dtype=float)
         result = np.asarray(Image.open(out / name).convert("L"), dtype=float)
         assert (result <= page + 3).all(), "never lighter than the scan (YCbCr rounding aside)"
+
+
+def test_presets_use_the_measured_recipe(tmp_path, dataroot):
+    """The demo and --preset manga train what docs/experiments.md measured as `recipe`."""
+    recipe = parse_train_options(["--dataroot", dataroot, *run_experiment.CONFIGS["recipe"].flags])
+    upstream = parse_train_options(["--dataroot", dataroot])
+    changed = {k for k, v in vars(recipe).items() if v != vars(upstream)[k]}
+    assert changed, "the recipe must change something"
+    manga = parse_train_options(["--dataroot", dataroot, "--preset", "manga"])
+    demo = parse_train_options([])
+    for key in changed:
+        assert vars(manga)[key] == vars(recipe)[key] == vars(demo)[key], key
+    assert upstream.output_luma == "generator" and upstream.lambda_gray_identity == 0, "no preset: upstream"
