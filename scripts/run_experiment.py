@@ -68,7 +68,7 @@ class Config:
 
 GRAY_ID = ("--lambda_gray_identity", "5")  # as strong as the identity loss (0.5 x 10)
 INK = (*GRAY_ID, "--bw_style", "ink")
-RECIPE = ("--output_luma", "darker", *INK)
+DARKER_INK = ("--output_luma", "darker", *INK)
 
 # One change at a time against `plain`, then combinations. `recipe` is what the demo preset
 # and --preset manga use (options/presets.py; a test keeps them in step).
@@ -83,13 +83,13 @@ CONFIGS: Dict[str, Config] = {
     "gray_identity_ink": Config("plain + grayscale identity from ink-style B/W (light fills to white)", INK),
     "spectral_norm": Config("plain + spectral normalization in both discriminators", ("--spectral_norm",)),
     "ttur": Config("plain + two time-scale learning rates: G 1e-4, D 4e-4", ("--lr", "0.0001", "--lr_D", "0.0004")),
-    "recipe": Config("luma_darker + gray_identity_ink", RECIPE),
-    "recipe_resize": Config("recipe + resize-conv upsampling", (*RECIPE, "--upsampling", "resize")),
-    "recipe_identity15": Config("recipe with the grayscale identity weighted 15", (
-        "--output_luma", "darker", "--lambda_gray_identity", "15", "--bw_style", "ink")),
-    "recipe_screentone": Config("recipe with screentone-style B/W for the grayscale identity",
-                                ("--output_luma", "darker", *GRAY_ID, "--bw_style", "screentone")),
     "luma_input_gray_ink": Config("luma_input + gray_identity_ink", ("--output_luma", "input", *INK)),
+    "darker_gray_ink": Config("luma_darker + gray_identity_ink", DARKER_INK),
+    "darker_gray_ink_id15": Config("darker_gray_ink with the grayscale identity weighted 15", (
+        "--output_luma", "darker", "--lambda_gray_identity", "15", "--bw_style", "ink")),
+    "darker_gray_screentone": Config("darker_gray_ink with screentone-style B/W for the grayscale identity",
+                                     ("--output_luma", "darker", *GRAY_ID, "--bw_style", "screentone")),
+    "recipe": Config("darker_gray_ink + resize-conv upsampling", (*DARKER_INK, "--upsampling", "resize")),
 }
 
 
