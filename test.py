@@ -127,18 +127,17 @@ def run(opt: argparse.Namespace) -> int:
         log.info("the generator was trained with --output_luma input: keeping the pages' luminance (--keep_lines)")
         opt.keep_lines = True
     # --keep_lines overrides a darker-luminance model: the user asked for the scan's own luminance.
-    darken_only = gen.output_luma == "darker" and not opt.keep_lines
+    output_luma = "input" if opt.keep_lines else gen.output_luma
     work_width = None
     if opt.preprocess == "scale_width" or opt.keep_lines:
         work_width = opt.load_size or gen.train_load_size or DEFAULT_WORK_WIDTH
     precision = resolve_precision(opt.precision, device)
     colorizer = Colorizer(gen.net, device, required_multiple(gen.net_g), output_nc=gen.output_nc,
                           input_nc=gen.input_nc, precision=precision, tile_size=opt.tile_size,
-                          tile_overlap=opt.tile_overlap, keep_lines=opt.keep_lines, work_width=work_width,
-                          darken_only=darken_only)
+                          tile_overlap=opt.tile_overlap, output_luma=output_luma, work_width=work_width)
     log.info("colorizing %d pages from %s with %s on %s (%s%s%s)", len(paths), opt.dataroot, gen.source, device,
              precision, f", working width {work_width}" if work_width else ", full resolution",
-             ", keep_lines" if opt.keep_lines else ", darker luminance" if darken_only else "")
+             ", keep_lines" if opt.keep_lines else ", darker luminance" if output_luma == "darker" else "")
 
     def output_path(src: str) -> str:
         rel = os.path.relpath(src, opt.dataroot)

@@ -16,12 +16,14 @@ tiles: close, not exact.
 import math
 from typing import Callable, Dict, List, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image, ImageChops
+from PIL import Image
 
 from data.transforms import scale_width, to_tensor
+from models.color import OUTPUT_LUMA_MODES, output_with_luma
 from models.networks import ResnetGenerator
 
 # Pages above this many pixels are tiled unless --tile_size says otherwise; by bytes per stored
@@ -240,9 +242,10 @@ class Colorizer:
 
     def __init__(self, net: nn.Module, device: torch.device, multiple: int, output_nc: int, input_nc: int,
                  precision: str = "fp32", tile_size: Optional[int] = None, tile_overlap: int = 64,
-                 keep_lines: bool = False, work_width: Optional[int] = None, darken_only: bool = False) -> None:
-        """`keep_lines`: the page's own luminance, color from the generator (--output_luma input).
-        `darken_only`: per pixel the darker luminance of page and output (--output_luma darker)."""
+                 output_luma: str = "generator", work_width: Optional[int] = None) -> None:
+        """`output_luma` (models/color.py): "input" keeps the page's own luminance at full resolution
+        and takes only color from the generator (test.py --keep_lines); "darker" keeps the darker of
+        page and output per pixel, as the model was trained."""
         self.net = net
         self.device = device
         self.multiple = multiple
@@ -251,8 +254,9 @@ class Colorizer:
         self.dtype = PRECISION_DTYPES[precision]
         self.tile_size = tile_size
         self.tile_overlap = tile_overlap
-        self.keep_lines = keep_lines
-        self.darken_only = darken_only
+        if output_luma not in OUTPUT_LUMA_MODES:
+            raise ValueError(f"unknown output_luma {output_luma!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}")
+        self.output_luma = output_luma
         self.work_width = work_width
         self.norms = _swap_instance_norms(net)
         self.parts = _resnet_parts(net)
@@ -399,18 +403,26 @@ class Colorizer:
         y = self.run_tensor(to_tensor(work).unsqueeze(0))[0]
         array = ((y.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
         out = Image.fromarray(array[:, :, 0] if self.output_nc == 1 else array[:, :, :3])
-        if self.keep_lines and self.output_nc >= 3:
-            # Luminance from the scan itself, at full resolution; only chroma from the generator.
-            _, cb, cr = out.convert("YCbCr").split()
-            luma = page.convert("L")
-            return Image.merge("YCbCr", (luma, cb.resize(size, Image.BICUBIC), cr.resize(size, Image.BICUBIC))).convert("RGB")
         if out.size != size:
             out = out.resize(size, Image.BICUBIC)
-        if self.darken_only and self.output_nc >= 3:
-            # As in training (models/color.py): ink stays ink, the generator may only darken.
-            y, cb, cr = out.convert("YCbCr").split()
-            return Image.merge("YCbCr", (ImageChops.darker(y, page.convert("L")), cb, cr)).convert("RGB")
+        if self.output_luma != "generator" and self.output_nc >= 3:
+            return _apply_output_luma(out, page, self.output_luma)
         return out
+
+
+def _apply_output_luma(out: Image.Image, page: Image.Image, mode: str, band: int = 256) -> Image.Image:
+    """The generator's full-size RGB `out` with the page's luminance as `mode` asks, computed exactly
+    as in training (chroma scaled into the gamut, never clipped per channel), in bands of rows so a
+    large page needs little extra memory."""
+    color = np.asarray(out, dtype=np.uint8)
+    gray = np.asarray(page.convert("L"), dtype=np.uint8)
+    result = np.empty_like(color)
+    for top in range(0, color.shape[0], band):
+        c = torch.from_numpy(color[top:top + band]).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+        g = torch.from_numpy(gray[top:top + band])[None, None].float() / 127.5 - 1.0
+        mixed = output_with_luma(c, g, mode)
+        result[top:top + band] = ((mixed[0] + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(result)
 
 
 def strip_upstream_extras(state: Dict[str, torch.Tensor], net: nn.Module) -> Dict[str, torch.Tensor]:

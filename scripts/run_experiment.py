@@ -104,11 +104,14 @@ def read_rows(path: str) -> List[Dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def append_row(path: str, row: Dict[str, Any]) -> None:
-    """Rewrite the file with the row added (atomic: an interrupted run never leaves half a line)."""
-    rows = read_rows(path) + [row]
+def write_rows(path: str, rows: List[Dict[str, Any]]) -> None:
+    """Rewrite the whole file (atomic: an interrupted run never leaves half a line)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+def append_row(path: str, row: Dict[str, Any]) -> None:
+    write_rows(path, read_rows(path) + [row])
 
 
 def _run(cmd: List[str], log_path: str) -> float:
@@ -136,8 +139,31 @@ def score(pred_dir: str, dataroot: str) -> Dict[str, Optional[float]]:
     return {key: result.summary[key] for key in (*METRIC_KEYS, "kid_std")}
 
 
+def colorize(work: str, dataroot: str) -> str:
+    """test.py with the weights of the run in `work` on <dataroot>/testA; the folder of results."""
+    pred_dir = os.path.join(work, "pred")
+    cmd = [sys.executable, "test.py", "--dataroot", os.path.join(dataroot, "testA"), "--name", os.path.basename(work),
+           "--checkpoints_dir", os.path.join(work, "checkpoints"), "--output_dir", pred_dir, "--precision", "fp32"]
+    _run(cmd, os.path.join(work, "test.out"))
+    return pred_dir
+
+
+def rescore(rows: List[Dict[str, Any]], names: Sequence[str], opt: argparse.Namespace) -> List[Dict[str, Any]]:
+    """Colorize and score the named configurations' runs again with today's test.py, keeping their
+    training (for a change to inference; the training columns stay as they were)."""
+    out = []
+    for row in rows:
+        if row["config"] in names and row["config"] != BW_INPUT and row["epochs"] == opt.epochs:
+            work = os.path.dirname(os.path.abspath(row["pred_dir"]))
+            log.info("%s seed %d: colorizing and scoring again", row["config"], row["seed"])
+            pred_dir = colorize(work, opt.dataroot)
+            row = {**row, "metrics": score(pred_dir, opt.dataroot), "pred_dir": os.path.relpath(pred_dir)}
+        out.append(row)
+    return out
+
+
 def run_one(name: str, seed: int, opt: argparse.Namespace) -> Dict[str, Any]:
-    run_name = f"{name}_seed{seed}"
+    run_name = f"{name}_e{opt.epochs}_seed{seed}"
     work = os.path.abspath(os.path.join(opt.workdir, run_name))
     os.makedirs(work, exist_ok=True)
     row: Dict[str, Any] = {"config": name, "seed": seed, "epochs": opt.epochs, "dataroot": os.path.relpath(opt.dataroot)}
@@ -152,10 +178,7 @@ def run_one(name: str, seed: int, opt: argparse.Namespace) -> Dict[str, Any]:
         log.info("%s seed %d: training", name, seed)
         train_s = _run(train_cmd, os.path.join(work, "train.out"))
         iterations, s_per_iter = _training_log(os.path.join(checkpoints, run_name))
-        pred_dir = os.path.join(work, "pred")
-        test_cmd = [sys.executable, "test.py", "--dataroot", os.path.join(opt.dataroot, "testA"), "--name", run_name,
-                    "--checkpoints_dir", checkpoints, "--output_dir", pred_dir, "--precision", "fp32"]
-        _run(test_cmd, os.path.join(work, "test.out"))
+        pred_dir = colorize(work, opt.dataroot)
         row.update(flags=flags, iterations=iterations, train_s=round(train_s, 1),
                    s_per_iter=round(s_per_iter, 4))
     log.info("%s seed %d: scoring", name, seed)
@@ -259,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", default=DEFAULT_RESULTS, help="JSON-lines table the rows go to")
     parser.add_argument("--workdir", default="experiments", help="run folders and colorized pages")
     parser.add_argument("--force", action="store_true", help="run again even if the row exists")
+    parser.add_argument("--rescore", action="store_true",
+                        help="colorize and score the named configurations' existing runs again (no training)")
     parser.add_argument("--list", action="store_true", help="print the configurations and their flags")
     parser.add_argument("--table", action="store_true", help="print the results as a markdown table")
     parser.add_argument("--grid", nargs="+", metavar="CONFIG", help=f"write a sample grid, columns in this order "
@@ -298,6 +323,11 @@ def run(opt: argparse.Namespace) -> int:
     for folder in ("trainA", "trainB", "testA", "testB"):
         if not os.path.isdir(os.path.join(opt.dataroot, folder)):
             raise UserError(f"--dataroot {opt.dataroot} has no {folder}/ folder")
+    if opt.rescore:
+        rows = rescore(read_rows(opt.results), opt.configs, opt)
+        write_rows(opt.results, rows)
+        print(format_table(rows, opt.epochs))
+        return 0
     for name in opt.configs:
         for seed in ([0] if name == BW_INPUT else opt.seeds):
             done = [r for r in read_rows(opt.results) if r["config"] == name and r["seed"] == seed
