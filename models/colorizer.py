@@ -414,8 +414,8 @@ def _apply_output_luma(out: Image.Image, page: Image.Image, mode: str, band: int
     """The generator's full-size RGB `out` with the page's luminance as `mode` asks, computed exactly
     as in training (chroma scaled into the gamut, never clipped per channel), in bands of rows so a
     large page needs little extra memory."""
-    color = np.asarray(out, dtype=np.uint8)
-    gray = np.asarray(page.convert("L"), dtype=np.uint8)
+    color = np.array(out, dtype=np.uint8)  # writable copies: torch.from_numpy wants them
+    gray = np.array(page.convert("L"), dtype=np.uint8)
     result = np.empty_like(color)
     for top in range(0, color.shape[0], band):
         c = torch.from_numpy(color[top:top + band]).permute(2, 0, 1)[None].float() / 127.5 - 1.0
