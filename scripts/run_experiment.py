@@ -235,6 +235,30 @@ def format_table(rows: List[Dict[str, Any]], epochs: int) -> str:
     return "\n".join(lines)
 
 
+def check_targets(rows: List[Dict[str, Any]], epochs: int, candidate: str = "recipe") -> str:
+    """The issue's targets for `candidate` against the `bw_input` and `plain` rows, one line each."""
+    groups = summarize(rows, epochs)
+    missing = [n for n in (BW_INPUT, "plain", candidate) if n not in groups]
+    if missing:
+        return f"targets: no rows yet for {', '.join(missing)}"
+    mean = {name: {k: statistics.mean(v) for k, v in g["metrics"].items()} for name, g in groups.items()}
+    new, bw, plain = mean[candidate], mean[BW_INPUT], mean["plain"]
+    speed = (statistics.mean(groups[candidate]["s_per_iter"]) / statistics.mean(groups["plain"]["s_per_iter"]))
+    checks = [
+        ("CIEDE2000 at least 20% below the B/W input", new["ciede2000"] <= 0.8 * bw["ciede2000"],
+         f"{new['ciede2000']:.2f} vs {bw['ciede2000']:.2f} ({new['ciede2000'] / bw['ciede2000'] - 1:+.0%})"),
+        ("KID at least 30% below plain CycleGAN", new["kid"] <= 0.7 * plain["kid"],
+         f"{new['kid']:.3f} vs {plain['kid']:.3f} ({new['kid'] / plain['kid'] - 1:+.0%})"),
+        ("luminance SSIM >= 0.97", new["ssim"] >= 0.97, f"{new['ssim']:.3f}"),
+        ("colorfulness within 15% of the ground truth",
+         abs(new["colorfulness_pred"] / new["colorfulness_gt"] - 1) <= 0.15,
+         f"{new['colorfulness_pred']:.1f} vs {new['colorfulness_gt']:.1f} "
+         f"({new['colorfulness_pred'] / new['colorfulness_gt'] - 1:+.0%})"),
+        ("at most 15% slower per iteration than plain", speed <= 1.15, f"{speed - 1:+.0%}"),
+    ]
+    return "\n".join(f"- {'met' if ok else 'NOT met'}: {what}: {detail}" for what, ok, detail in checks)
+
+
 # --------------------------------------------------------------------------
 # The sample grid
 
@@ -300,7 +324,9 @@ def run(opt: argparse.Namespace) -> int:
             print(f"{name:<22} {config.description}\n{'':<22} {' '.join(config.flags) or '(no extra flags)'}")
         return 0
     if opt.table:
-        print(format_table(read_rows(opt.results), opt.epochs))
+        rows = read_rows(opt.results)
+        print(format_table(rows, opt.epochs))
+        print("\n" + check_targets(rows, opt.epochs))
         return 0
     if opt.grid:
         if not opt.out:

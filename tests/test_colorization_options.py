@@ -222,3 +222,15 @@ def test_presets_use_the_measured_recipe(tmp_path, dataroot):
     for key in changed:
         assert vars(manga)[key] == vars(recipe)[key] == vars(demo)[key], key
     assert upstream.output_luma == "generator" and upstream.lambda_gray_identity == 0, "no preset: upstream"
+
+
+def test_experiment_targets_report_met_and_missed():
+    rows = [_row("bw_input", 0, 1.0, None), _row("plain", 0, 3.0), _row("plain", 1, 3.0), _row("recipe", 0, 0.9, 0.3)]
+    rows[0]["epochs"] = 0  # the do-nothing row belongs to every budget
+    rows[1]["metrics"]["kid"] = rows[2]["metrics"]["kid"] = 0.2
+    report = run_experiment.check_targets(rows, epochs=4)
+    assert "NOT met: CIEDE2000 at least 20% below the B/W input: 0.90 vs 1.00 (-10%)" in report
+    assert "- met: KID at least 30% below plain CycleGAN: 0.050 vs 0.200 (-75%)" in report
+    assert "NOT met: at most 15% slower per iteration than plain: +50%" in report
+    assert "met: colorfulness within 15% of the ground truth" in report
+    assert "no rows yet for recipe" in run_experiment.check_targets(rows[:3], epochs=4)
