@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -167,6 +168,9 @@ def rescore(rows: List[Dict[str, Any]], names: Sequence[str], opt: argparse.Name
 def run_one(name: str, seed: int, opt: argparse.Namespace) -> Dict[str, Any]:
     run_name = f"{name}_e{opt.epochs}_seed{seed}"
     work = os.path.abspath(os.path.join(opt.workdir, run_name))
+    if os.path.isdir(work) and name != BW_INPUT:
+        # Left by an interrupted or --force'd run: its logs would mix with this run's.
+        shutil.rmtree(work)
     os.makedirs(work, exist_ok=True)
     row: Dict[str, Any] = {"config": name, "seed": seed, "epochs": opt.epochs, "dataroot": os.path.relpath(opt.dataroot)}
     if name == BW_INPUT:
