@@ -90,9 +90,9 @@ CONFIGS: Dict[str, Config] = {
         "--output_luma", "darker", "--lambda_gray_identity", "15", "--bw_style", "ink")),
     "darker_gray_screentone": Config("darker_gray_ink with screentone-style B/W for the grayscale identity",
                                      ("--output_luma", "darker", *GRAY_ID, "--bw_style", "screentone")),
-    "darker_resize": Config("luma_darker + resize-conv upsampling (the recipe without the grayscale identity)",
-                            ("--output_luma", "darker", "--upsampling", "resize")),
-    "recipe": Config("darker_gray_ink + resize-conv upsampling", (*DARKER_INK, "--upsampling", "resize")),
+    "darker_gray_ink_resize": Config("darker_gray_ink + resize-conv upsampling",
+                                     (*DARKER_INK, "--upsampling", "resize")),
+    "recipe": Config("luma_darker + resize-conv upsampling", ("--output_luma", "darker", "--upsampling", "resize")),
 }
 
 
