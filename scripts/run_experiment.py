@@ -208,7 +208,7 @@ def mean_spread(values: Sequence[float], digits: int) -> str:
 
 
 def summarize(rows: List[Dict[str, Any]], epochs: int) -> Dict[str, Dict[str, Any]]:
-    """Per configuration (in first-seen order): seeds, per-metric values, mean s/iter."""
+    """Per configuration (bw_input, then the order of CONFIGS): seeds, per-metric values, s/iter."""
     groups: Dict[str, Dict[str, Any]] = {}
     for row in rows:
         if row["epochs"] != epochs and row["config"] != BW_INPUT:
@@ -220,7 +220,8 @@ def summarize(rows: List[Dict[str, Any]], epochs: int) -> Dict[str, Dict[str, An
                 group["metrics"].setdefault(key, []).append(value)
         if row["s_per_iter"]:
             group["s_per_iter"].append(row["s_per_iter"])
-    return groups
+    order = [BW_INPUT, *CONFIGS]
+    return dict(sorted(groups.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 
 
 def format_table(rows: List[Dict[str, Any]], epochs: int) -> str:
