@@ -123,13 +123,12 @@ def run(opt: argparse.Namespace) -> int:
 
     device = select_device(opt.device, opt.gpu_ids)
     gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), label, generator_suffix(opt), opt, device)
-    if gen.output_luma == "input" and not opt.keep_lines:
-        log.info("the generator was trained with --output_luma input: keeping the pages' luminance (--keep_lines)")
-        opt.keep_lines = True
-    # --keep_lines overrides a darker-luminance model: the user asked for the scan's own luminance.
+    # --keep_lines asks for the scan's own luminance, whatever the model was trained with.
     output_luma = "input" if opt.keep_lines else gen.output_luma
+    if output_luma == "input" and not opt.keep_lines:
+        log.info("the generator was trained with --output_luma input: keeping the pages' luminance (--keep_lines)")
     work_width = None
-    if opt.preprocess == "scale_width" or opt.keep_lines:
+    if opt.preprocess == "scale_width" or output_luma == "input":
         work_width = opt.load_size or gen.train_load_size or DEFAULT_WORK_WIDTH
     precision = resolve_precision(opt.precision, device)
     colorizer = Colorizer(gen.net, device, required_multiple(gen.net_g), output_nc=gen.output_nc,
@@ -137,7 +136,7 @@ def run(opt: argparse.Namespace) -> int:
                           tile_overlap=opt.tile_overlap, output_luma=output_luma, work_width=work_width)
     log.info("colorizing %d pages from %s with %s on %s (%s%s%s)", len(paths), opt.dataroot, gen.source, device,
              precision, f", working width {work_width}" if work_width else ", full resolution",
-             ", keep_lines" if opt.keep_lines else ", darker luminance" if output_luma == "darker" else "")
+             {"input": ", keep_lines", "darker": ", darker luminance"}.get(output_luma, ""))
 
     def output_path(src: str) -> str:
         rel = os.path.relpath(src, opt.dataroot)

@@ -38,8 +38,9 @@ def with_luma(color: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     # R - Y, G - Y, B - Y: the chroma as offsets that a luminance change leaves alone.
     offsets = rgb - luma(rgb)
     room = torch.where(offsets > 0, 1.0 - y, -1.0 - y)  # how far each channel may move from y
-    safe = torch.where(offsets.abs() > 1e-6, offsets, torch.ones_like(offsets))
-    scale = torch.where(offsets.abs() > 1e-6, room / safe, torch.ones_like(offsets)).amin(dim=1, keepdim=True)
+    moves = offsets.abs() > 1e-6  # a channel already at y needs no room
+    ones = torch.ones_like(offsets)
+    scale = torch.where(moves, room / torch.where(moves, offsets, ones), ones).amin(dim=1, keepdim=True)
     out = (y + offsets * scale.clamp(0.0, 1.0)).clamp(-1.0, 1.0)
     return torch.cat([out, color[:, 3:]], dim=1) if color.shape[1] > 3 else out
 

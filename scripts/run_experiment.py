@@ -130,8 +130,7 @@ def _run(cmd: List[str], log_path: str) -> float:
 def _training_log(run_dir: str) -> Tuple[int, float]:
     """Iterations trained and the median seconds per iteration over the logged intervals (the median
     shrugs off an interval slowed by something else on the machine; the wall time does not)."""
-    with open(os.path.join(run_dir, "loss_log.jsonl"), encoding="utf-8") as f:
-        records = [json.loads(line) for line in f if line.strip()]
+    records = read_rows(os.path.join(run_dir, "loss_log.jsonl"))
     return int(records[-1]["step"]), statistics.median(r["time/step"] for r in records)
 
 
