@@ -70,6 +70,7 @@ class Config:
 GRAY_ID = ("--lambda_gray_identity", "5")  # as strong as the identity loss (0.5 x 10)
 INK = (*GRAY_ID, "--bw_style", "ink")
 DARKER_INK = ("--output_luma", "darker", *INK)
+RECIPE = ("--output_luma", "darker", "--upsampling", "resize")
 
 # One change at a time against `plain`, then combinations. `recipe` is what the demo preset
 # and --preset manga use (options/presets.py; a test keeps them in step).
@@ -92,7 +93,10 @@ CONFIGS: Dict[str, Config] = {
                                      ("--output_luma", "darker", *GRAY_ID, "--bw_style", "screentone")),
     "darker_gray_ink_resize": Config("darker_gray_ink + resize-conv upsampling",
                                      (*DARKER_INK, "--upsampling", "resize")),
-    "recipe": Config("luma_darker + resize-conv upsampling", ("--output_luma", "darker", "--upsampling", "resize")),
+    "recipe": Config("luma_darker + resize-conv upsampling", RECIPE),
+    "recipe_sn": Config("recipe + spectral normalization in both discriminators", (*RECIPE, "--spectral_norm")),
+    "recipe_ttur": Config("recipe + two time-scale learning rates: G 1e-4, D 4e-4",
+                          (*RECIPE, "--lr", "0.0001", "--lr_D", "0.0004")),
 }
 
 
