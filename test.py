@@ -122,7 +122,8 @@ def run(opt: argparse.Namespace) -> int:
             raise UserError(f"{flag} {folder} is inside --dataroot {opt.dataroot}; choose a folder outside the input")
 
     device = select_device(opt.device, opt.gpu_ids)
-    gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), label, generator_suffix(opt), opt, device)
+    gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), label, generator_suffix(opt), opt, device,
+                         use_average=not opt.no_ema)
     # --keep_lines asks for the scan's own luminance, whatever the model was trained with.
     output_luma = "input" if opt.keep_lines else gen.output_luma
     if output_luma == "input" and not opt.keep_lines:

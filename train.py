@@ -174,7 +174,8 @@ def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: Dis
         else:
             log.warning("--norm batch: SyncBatchNorm needs CUDA; each process normalises over its own batch")
     if ctx.enabled:
-        broadcast_parameters(model.networks.values())
+        averaged = [model.ema.net] if model.ema is not None else []
+        broadcast_parameters([*model.networks.values(), *averaged])
         torch.manual_seed(opt.seed + ctx.rank)  # e.g. the gradient penalty's mixing weights differ per process
     if opt.compile:
         model.compile()

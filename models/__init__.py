@@ -10,7 +10,7 @@ from models.networks import define_D, define_G
 
 # Flags that change the shape of the networks: a checkpoint only fits flags that agree on these.
 ARCHITECTURE_KEYS = ("model", "netG", "netD", "ngf", "ndf", "n_layers_D", "norm", "input_nc", "output_nc",
-                     "upsampling", "no_dropout", "spectral_norm")
+                     "upsampling", "no_dropout", "spectral_norm", "num_D")
 
 
 def create_generator(opt: argparse.Namespace, input_nc: int, output_nc: int) -> torch.nn.Module:
@@ -26,9 +26,9 @@ def create_model(opt: argparse.Namespace, device: torch.device, seed: int,
     G_A = create_generator(opt, opt.input_nc, opt.output_nc).to(device)
     G_B = create_generator(opt, opt.output_nc, opt.input_nc).to(device)
     D_A = define_D(opt.netD, opt.output_nc, opt.ndf, opt.n_layers_D, norm=opt.norm, init_type=opt.init_type,
-                   init_gain=opt.init_gain, spectral_norm=opt.spectral_norm).to(device)
+                   init_gain=opt.init_gain, spectral_norm=opt.spectral_norm, num_D=opt.num_D).to(device)
     D_B = define_D(opt.netD, opt.input_nc, opt.ndf, opt.n_layers_D, norm=opt.norm, init_type=opt.init_type,
-                   init_gain=opt.init_gain, spectral_norm=opt.spectral_norm).to(device)
+                   init_gain=opt.init_gain, spectral_norm=opt.spectral_norm, num_D=opt.num_D).to(device)
     if opt.channels_last:
         for net in (G_A, G_B, D_A, D_B):
             net.to(memory_format=torch.channels_last)
@@ -36,4 +36,5 @@ def create_model(opt: argparse.Namespace, device: torch.device, seed: int,
                          lambda_identity=opt.lambda_identity, lambda_gp=opt.lambda_gp, pool_size=opt.pool_size,
                          lr=opt.lr, beta1=opt.beta1, seed=seed, precision=opt.precision,
                          device_type=device.type, grad_sync=grad_sync, output_luma=opt.output_luma,
-                         lambda_gray_identity=opt.lambda_gray_identity, lambda_luma=opt.lambda_luma, lr_D=opt.lr_D)
+                         lambda_gray_identity=opt.lambda_gray_identity, lambda_luma=opt.lambda_luma, lr_D=opt.lr_D,
+                         ema_decay=opt.ema_decay)

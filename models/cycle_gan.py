@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from models.color import gray_like, luma, output_with_luma
+from models.ema import WeightAverage
 from models.image_pool import ImagePool
 from models.losses import GANLoss, gradient_penalty
 
@@ -42,7 +43,8 @@ class CycleGANModel:
                  lambda_A: float, lambda_B: float, lambda_identity: float, lambda_gp: float,
                  pool_size: int, lr: float, beta1: float, seed: int, precision: str = "fp32",
                  device_type: str = "cpu", grad_sync: Optional[GradSync] = None, output_luma: str = "generator",
-                 lambda_gray_identity: float = 0.0, lambda_luma: float = 0.0, lr_D: Optional[float] = None) -> None:
+                 lambda_gray_identity: float = 0.0, lambda_luma: float = 0.0, lr_D: Optional[float] = None,
+                 ema_decay: float = 0.0) -> None:
         """`precision` bf16/fp16 runs the forward passes under autocast (fp16 adds loss scaling);
         `grad_sync`, when given (data-parallel training), averages gradients across processes
         before each optimizer step.
@@ -52,7 +54,9 @@ class CycleGANModel:
         models/color.py);
         `lambda_gray_identity` weighs |G_A(B/W version of real_B) - real_B| (the B/W version comes
         with the batch, see data/bw_synthesis.py); `lambda_luma` weighs |Y(G_A(real_A)) - Y(real_A)|;
-        `lr_D` gives the critics their own learning rate (two time-scale update rule)."""
+        `lr_D` gives the critics their own learning rate (two time-scale update rule);
+        `ema_decay` > 0 keeps a moving average of G_A's weights (models/ema.py) that `colorize`
+        uses and checkpoints save as G_A_ema."""
         self._nets = {"G_A": G_A, "G_B": G_B, "D_A": D_A, "D_B": D_B}
         # What the steps call: the networks themselves, or their torch.compile wrappers (see compile()).
         self.G_A, self.G_B, self.D_A, self.D_B = G_A, G_B, D_A, D_B
@@ -83,6 +87,7 @@ class CycleGANModel:
         self.scaler_G = torch.amp.GradScaler(device_type, enabled=precision == "fp16")
         self.scaler_D = torch.amp.GradScaler(device_type, enabled=precision == "fp16")
         self.grad_sync = grad_sync
+        self.ema = WeightAverage(G_A, ema_decay) if ema_decay > 0 else None
 
     @property
     def networks(self) -> Dict[str, nn.Module]:
@@ -168,6 +173,8 @@ class CycleGANModel:
             loss = sum(stats.values())
             stats["G"] = loss
         self._apply(loss, self.g_params, self.optimizer_G, self.scaler_G)
+        if self.ema is not None:
+            self.ema.update(self._nets["G_A"])
 
         def keep(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
             return None if t is None else t.detach().float()
@@ -195,8 +202,9 @@ class CycleGANModel:
 
     @torch.no_grad()
     def colorize(self, real_A: torch.Tensor) -> torch.Tensor:
-        """G_A in eval mode (dropout off, batch-norm running stats); training mode is restored."""
-        net = self._nets["G_A"]
+        """G_A in eval mode (dropout off, batch-norm running stats), or its weight average when
+        there is one (what test.py will use); training mode is restored."""
+        net = self._nets["G_A"] if self.ema is None else self.ema.net
         was_training = net.training
         net.eval()
         try:
@@ -205,8 +213,12 @@ class CycleGANModel:
             net.train(was_training)
 
     def state_dict(self) -> Dict[str, Any]:
+        networks = {name: net.state_dict() for name, net in self.networks.items()}
+        if self.ema is not None:
+            networks["G_A_ema"] = self.ema.net.state_dict()
         return {
-            "networks": {name: net.state_dict() for name, net in self.networks.items()},
+            "networks": networks,
+            "ema_updates": None if self.ema is None else self.ema.updates,
             "optimizers": {"G": self.optimizer_G.state_dict(), "D": self.optimizer_D.state_dict()},
             "pools": {"fake_A": self.pool_fake_A.state_dict(), "fake_B": self.pool_fake_B.state_dict()},
             "scaler": ({"G": self.scaler_G.state_dict(), "D": self.scaler_D.state_dict()}
@@ -223,3 +235,8 @@ class CycleGANModel:
         if self.scaler_G.is_enabled() and state.get("scaler"):
             self.scaler_G.load_state_dict(state["scaler"]["G"])
             self.scaler_D.load_state_dict(state["scaler"]["D"])
+        if self.ema is not None:
+            if "G_A_ema" in state["networks"]:
+                self.ema.load(state["networks"]["G_A_ema"], state["ema_updates"])
+            else:  # the checkpoint was trained without an average: start one from its weights
+                self.ema.reset(self._nets["G_A"])

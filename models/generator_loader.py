@@ -35,18 +35,22 @@ class LoadedGenerator:
 
 
 def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.Namespace,
-                   device: torch.device) -> LoadedGenerator:
+                   device: torch.device, use_average: bool = True) -> LoadedGenerator:
     """Generator `<label>_net_G<suffix>.pth` from `run_dir` (or its full checkpoint), in eval mode,
-    weights frozen. `suffix` is "_A", "_B" or upstream's --model_suffix. UserError if missing or unfitting."""
-    weights = os.path.join(run_dir, f"{label}_net_G{suffix}.pth")
+    weights frozen. `suffix` is "_A", "_B" or upstream's --model_suffix. For G_A of a run trained
+    with --ema_decay, the moving average `<label>_net_G_A_ema.pth` unless `use_average` is False.
+    UserError if missing or unfitting."""
     arch, train_load_size, output_luma = arch_flags, None, "generator"
     if os.path.isfile(os.path.join(run_dir, OPTIONS_JSON)):
         arch = load_options(run_dir)
         train_load_size = arch.load_size
-        if suffix == "_A":  # only G_A was trained with it
+        if suffix == "_A":  # only G_A was trained with these
             output_luma = arch.output_luma
+            if arch.ema_decay > 0 and use_average:
+                suffix = "_A_ema"
         log.info("architecture from %s: --netG %s --ngf %d --norm %s", os.path.join(run_dir, OPTIONS_JSON),
                  arch.netG, arch.ngf, arch.norm)
+    weights = os.path.join(run_dir, f"{label}_net_G{suffix}.pth")
     input_nc, output_nc = arch.input_nc, arch.output_nc
     if suffix == "_B":  # G_B maps domain B back to A
         input_nc, output_nc = output_nc, input_nc

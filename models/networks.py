@@ -7,10 +7,11 @@ Builders take explicit keyword arguments; `define_G`/`define_D` are the only reg
 """
 
 import functools
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.nn import init
 
 NORMS = ("instance", "batch", "none")
@@ -216,6 +217,28 @@ def required_multiple(net_g: str) -> int:
     return _GENERATOR_MULTIPLE[net_g]
 
 
+class MultiscaleDiscriminator(nn.Module):
+    """Several PatchGANs, the i-th judging the page downsampled 2^i times (pix2pixHD's critic).
+
+    One 70 px critic judges local texture only. At half size the same critic's patch spans 140
+    px of the page, so it can notice colors that do not belong together across a figure (this
+    face with that shirt), which is what a colorizer gets wrong once the texture is right.
+    The output is one score map per scale; the losses average over the scales.
+    """
+
+    def __init__(self, critics: List[nn.Module]) -> None:
+        super().__init__()
+        self.scales = nn.ModuleList(critics)
+
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        scores = []
+        for i, critic in enumerate(self.scales):
+            if i > 0:
+                x = F.avg_pool2d(x, kernel_size=3, stride=2, padding=1, count_include_pad=False)
+            scores.append(critic(x))
+        return scores
+
+
 def _basic(input_nc: int, ndf: int, n_layers: int, norm: str) -> nn.Module:
     return NLayerDiscriminator(input_nc, ndf, n_layers=3, norm=norm)
 
@@ -265,12 +288,20 @@ def define_G(net_g: str, input_nc: int, output_nc: int, ngf: int, norm: str = "i
 
 
 def define_D(net_d: str, input_nc: int, ndf: int, n_layers_D: int = 3, norm: str = "instance",
-             init_type: str = "normal", init_gain: float = 0.02, spectral_norm: bool = False) -> nn.Module:
+             init_type: str = "normal", init_gain: float = 0.02, spectral_norm: bool = False,
+             num_D: int = 1) -> nn.Module:
     """`spectral_norm` divides every conv weight by its largest singular value (Miyato et al., 2018),
-    which bounds how sharply the critic can react to its input; its state-dict keys then differ."""
+    which bounds how sharply the critic can react to its input; its state-dict keys then differ.
+    `num_D` > 1 builds a MultiscaleDiscriminator of that many critics (its forward returns a list)."""
     if net_d not in DISCRIMINATORS:
         raise ValueError(f"unknown discriminator {net_d!r}; choose from {', '.join(sorted(DISCRIMINATORS))}")
-    net = DISCRIMINATORS[net_d](input_nc, ndf, n_layers=n_layers_D, norm=norm)
+    if num_D < 1:
+        raise ValueError(f"num_D must be at least 1, got {num_D}")
+    if num_D == 1:  # upstream's network and state-dict keys
+        net = DISCRIMINATORS[net_d](input_nc, ndf, n_layers=n_layers_D, norm=norm)
+    else:
+        net = MultiscaleDiscriminator([DISCRIMINATORS[net_d](input_nc, ndf, n_layers=n_layers_D, norm=norm)
+                                       for _ in range(num_D)])
     init_weights(net, init_type, init_gain)
     if spectral_norm:
         for module in list(net.modules()):

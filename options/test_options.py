@@ -27,6 +27,8 @@ def add_weights_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"), help="AtoB uses G_A (B/W -> color)")
     g.add_argument("--epoch", default="latest", help="which weights: latest or an epoch number")
     g.add_argument("--load_iter", type=number_type(int, 0), default=0, help="if > 0, use the iter_<load_iter> weights")
+    g.add_argument("--no_ema", action="store_true",
+                   help="runs trained with --ema_decay: use G_A's last weights instead of their moving average")
 
     g = parser.add_argument_group("architecture (only for weights without opt.json, e.g. from upstream)")
     g.add_argument("--netG", default="resnet_9blocks", choices=sorted(GENERATORS))

@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--spectral_norm", action="store_true", help="spectral normalization on the discriminators' convs")
     g.add_argument("--lr_D", type=pos_float, default=None,
                    help="discriminator learning rate (two time-scale update rule); default: --lr")
+    g.add_argument("--num_D", type=pos_int, default=1,
+                   help="critics per domain, the i-th on the page downsampled 2^i times (pix2pixHD's "
+                        "multi-scale PatchGAN); 1 = upstream's single PatchGAN")
+    g.add_argument("--ema_decay", type=number_type(float, 0, 1, high_open=True), default=0.0,
+                   help="keep a moving average of G_A's weights with this decay (e.g. 0.999; 0 = off); "
+                        "validation and test.py colorize with the average")
 
     g = parser.add_argument_group("data")
     g.add_argument("--dataset_mode", default="unaligned", choices=("unaligned",), help="how A and B images are paired")
@@ -169,6 +175,12 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
                 f"(got {opt.input_nc} and {opt.output_nc}); pass --lambda_identity 0")
     if opt.output_luma != "generator" and opt.output_nc < 3:
         return f"--output_luma {opt.output_luma} needs color output (--output_nc 3, got {opt.output_nc})"
+    if opt.num_D > 1 and opt.netD != "pixel" and opt.preprocess in CROPPING_MODES:
+        # A PatchGAN with n stride-2 layers needs 3 * 2^n px for a 2x2 map where it normalizes.
+        coarsest, needed = opt.crop_size >> (opt.num_D - 1), 3 * 2 ** (3 if opt.netD == "basic" else opt.n_layers_D)
+        if coarsest < needed:
+            return (f"--num_D {opt.num_D} shrinks --crop_size {opt.crop_size} to {coarsest} px for the coarsest "
+                    f"critic, which needs at least {needed}; lower --num_D or raise --crop_size")
     if opt.batch_size > 1 and opt.preprocess not in CROPPING_MODES:
         return (f"--batch_size {opt.batch_size} needs equal-sized images: use a cropping --preprocess "
                 f"({', '.join(CROPPING_MODES)}) or --batch_size 1")

@@ -5,7 +5,7 @@ from typing import Any, Callable, List, Optional
 
 
 def number_type(kind: Callable[[str], Any], low: Optional[float] = None, high: Optional[float] = None,
-                low_open: bool = False) -> Callable[[str], Any]:
+                low_open: bool = False, high_open: bool = False) -> Callable[[str], Any]:
     """An argparse `type` that converts with `kind` and checks the range, naming the bound."""
 
     def convert(text: str) -> Any:
@@ -15,8 +15,8 @@ def number_type(kind: Callable[[str], Any], low: Optional[float] = None, high: O
             raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}")
         if low is not None and (value <= low if low_open else value < low):
             raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low}, got {text}")
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"must be <= {high}, got {text}")
+        if high is not None and (value >= high if high_open else value > high):
+            raise argparse.ArgumentTypeError(f"must be {'<' if high_open else '<='} {high}, got {text}")
         return value
 
     convert.__name__ = kind.__name__

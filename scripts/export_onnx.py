@@ -74,7 +74,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), checkpoint_label(opt.epoch, opt.load_iter),
-                             generator_suffix(opt), opt, torch.device("cpu"))
+                             generator_suffix(opt), opt, torch.device("cpu"), use_average=not opt.no_ema)
     except UserError as exc:
         print(f"export_onnx.py: error: {exc}", file=sys.stderr)
         return 2

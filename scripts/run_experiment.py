@@ -97,6 +97,11 @@ CONFIGS: Dict[str, Config] = {
     "recipe_sn": Config("recipe + spectral normalization in both discriminators", (*RECIPE, "--spectral_norm")),
     "recipe_ttur": Config("recipe + two time-scale learning rates: G 1e-4, D 4e-4",
                           (*RECIPE, "--lr", "0.0001", "--lr_D", "0.0004")),
+    "recipe_ema": Config("recipe + colorize with a moving average of G_A's weights (decay 0.999)",
+                         (*RECIPE, "--ema_decay", "0.999")),
+    "recipe_msd": Config("recipe + two-scale PatchGAN critics (full and half size)", (*RECIPE, "--num_D", "2")),
+    "recipe_ema_msd": Config("recipe + moving average + two-scale critics",
+                             (*RECIPE, "--ema_decay", "0.999", "--num_D", "2")),
 }
 
 

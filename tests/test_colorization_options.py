@@ -1,7 +1,9 @@
 """The colorization options (off by default) and the experiment harness, at toy size."""
 
 import json
+import logging
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -16,6 +18,9 @@ from data.bw_synthesis import synthesize_bw
 from data.unaligned_dataset import UnalignedDataset
 from models import create_model
 from models.color import gray_like, luma, output_with_luma, with_luma
+from models.ema import WeightAverage
+from models.losses import GANLoss, gradient_penalty
+from models.networks import define_D
 from options.train_options import parse_train_options
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
@@ -130,6 +135,86 @@ def test_spectral_norm_discriminators_train_and_resume(tmp_path, dataroot):
     assert train.main(flags) == 0
     assert train.main(flags[:-1] + ["--continue_train"]) == 2, "resuming without the flag is an architecture mismatch"
     assert train.main(flags + ["--continue_train", "--n_epochs_decay", "2"]) == 0
+
+
+def test_multiscale_discriminator_scores_every_scale():
+    single = define_D("basic", 3, ndf=4)
+    assert not any(k.startswith("scales.") for k in single.state_dict()), "num_D 1 keeps upstream's keys"
+    multi = define_D("basic", 3, ndf=4, num_D=2)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    scores = multi(x)
+    assert [s.shape[-1] for s in scores] == [6, 2]
+    assert torch.allclose(scores[0], multi.scales[0](x)), "the first critic sees the page at full size"
+    half = torch.nn.functional.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+    assert torch.allclose(scores[1], multi.scales[1](half)), "the second sees it at half size"
+    loss = GANLoss("lsgan")
+    assert torch.allclose(loss(scores, True), (loss(scores[0], True) + loss(scores[1], True)) / 2)
+    assert gradient_penalty(multi, x, x.flip(0)).item() >= 0
+    with pytest.raises(ValueError, match="num_D must be at least 1"):
+        define_D("basic", 3, ndf=4, num_D=0)
+
+
+def test_num_D_too_deep_for_the_crop_is_a_flag_error(tmp_path, dataroot, capsys):
+    with pytest.raises(SystemExit) as exc:
+        parse_train_options(tiny_flags(dataroot, str(tmp_path)) + ["--num_D", "2"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--num_D 2 shrinks --crop_size 32 to 16 px" in err and "needs at least 24" in err
+    assert parse_train_options(tiny_flags(dataroot, str(tmp_path)) + ["--num_D", "2", "--netD", "pixel"]).num_D == 2
+
+
+def test_weight_average_follows_with_warmup_and_colorize_uses_it(tmp_path, dataroot):
+    net = torch.nn.Linear(2, 2)
+    average = WeightAverage(net, decay=0.999)
+    start = average.net.weight.clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    average.update(net)  # decay min(0.999, 1/10) at the first update
+    assert torch.allclose(average.net.weight, start + 0.9)
+    assert not average.net.weight.requires_grad
+
+    model, _ = _model(tmp_path, dataroot, ["--ema_decay", "0.99"])
+    real_A, real_B = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    for _ in range(3):
+        model.discriminator_step(model.generator_step(real_A, real_B)[0])
+    assert model.ema.updates == 3
+    raw = model.networks["G_A"].eval()(real_A)
+    assert torch.allclose(model.colorize(real_A), model.ema.net(real_A))
+    assert not torch.allclose(model.colorize(real_A), raw), "validation colorizes with the average"
+    assert set(model.state_dict()["networks"]) == {"G_A", "G_B", "D_A", "D_B", "G_A_ema"}
+
+
+def test_ema_and_multiscale_d_resume_exactly_and_test_py_uses_the_average(tmp_path, dataroot, caplog):
+    extra = ["--ema_decay", "0.9", "--num_D", "2", "--load_size", "52", "--crop_size", "48"]
+    straight = tiny_flags(dataroot, str(tmp_path / "a"), name="ema") + extra
+    assert train.main(straight + ["--save_latest_freq", "3", "--save_by_iter"]) == 0
+    resumed_dir = tmp_path / "b" / "ema"
+    resumed_dir.mkdir(parents=True)
+    shutil.copy(tmp_path / "a" / "ema" / "iter_3_checkpoint.pth", resumed_dir)
+    assert train.main(tiny_flags(dataroot, str(tmp_path / "b"), name="ema") + extra
+                      + ["--continue_train", "--load_iter", "3"]) == 0
+    a = torch.load(tmp_path / "a" / "ema" / "latest_checkpoint.pth", weights_only=True)
+    b = torch.load(resumed_dir / "latest_checkpoint.pth", weights_only=True)
+    assert a["ema_updates"] == b["ema_updates"] == 8
+    for net in ("G_A_ema", "D_A"):
+        assert all(torch.equal(a["networks"][net][k], b["networks"][net][k]) for k in a["networks"][net])
+    assert train.main(straight + ["--continue_train", "--num_D", "1"]) == 2, "num_D is part of the architecture"
+
+    run_dir = tmp_path / "a" / "ema"
+    average = torch.load(run_dir / "latest_net_G_A_ema.pth", weights_only=True)
+    assert all(torch.equal(average[k], a["networks"]["G_A_ema"][k]) for k in average)
+    out = {}
+    for flags in ([], ["--no_ema"]):
+        out_dir = tmp_path / ("out" + "".join(flags))
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            assert colorize_cli.main(["--dataroot", os.path.join(dataroot, "testA"), "--name", "ema",
+                                      "--checkpoints_dir", str(tmp_path / "a"), "--output_dir", str(out_dir),
+                                      "--precision", "fp32", *flags]) == 0
+        used = "latest_net_G_A_ema.pth" if not flags else "latest_net_G_A.pth"
+        assert used in caplog.text
+        first = sorted(os.listdir(out_dir))[0]
+        out[tuple(flags)] = np.asarray(Image.open(out_dir / first), dtype=float)
+    assert np.abs(out[()] - out[("--no_ema",)]).max() > 0, "--no_ema colorizes with the last weights"
 
 
 def _colorized_luma(tmp_path, dataroot, name):

@@ -2,10 +2,12 @@
 
 Layout of `<run>/<label>_checkpoint.pth` (label: latest, an epoch number, or iter_<N>):
     format_version, epoch, epoch_iter (iterations done in that epoch), global_step,
-    networks {G_A, G_B, D_A, D_B}, optimizers {G, D}, pools {fake_A, fake_B},
+    networks {G_A, G_B, D_A, D_B, and G_A_ema with --ema_decay}, ema_updates (None without),
+    optimizers {G, D}, pools {fake_A, fake_B},
     rng {python, numpy, torch, cuda}, scaler ({G, D} loss scalers with --precision fp16, else None),
     options (resolved flags), best ({metric, value, step} of the best validation so far, or None).
-Beside it, `<label>_net_G_A.pth` / `<label>_net_G_B.pth` hold bare generator weights in upstream's naming.
+Beside it, `<label>_net_G_A.pth` / `<label>_net_G_B.pth` hold bare generator weights in upstream's naming
+(and `<label>_net_G_A_ema.pth`, G_A's moving average, with --ema_decay).
 """
 
 import os
@@ -45,8 +47,9 @@ def save_checkpoint(run_dir: str, labels: List[str], model_state: Dict[str, Any]
     }
     for label in labels:
         atomic_torch_save(state, checkpoint_path(run_dir, label))
-        for name in ("G_A", "G_B"):
-            atomic_torch_save(model_state["networks"][name], os.path.join(run_dir, f"{label}_net_{name}.pth"))
+        for name in ("G_A", "G_B", "G_A_ema"):
+            if name in model_state["networks"]:
+                atomic_torch_save(model_state["networks"][name], os.path.join(run_dir, f"{label}_net_{name}.pth"))
 
 
 def load_checkpoint(path: str) -> Dict[str, Any]:
