@@ -160,6 +160,9 @@ def test_num_D_too_deep_for_the_crop_is_a_flag_error(tmp_path, dataroot, capsys)
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "--num_D 2 shrinks --crop_size 32 to 16 px" in err and "needs at least 24" in err
     assert parse_train_options(tiny_flags(dataroot, str(tmp_path)) + ["--num_D", "2", "--netD", "pixel"]).num_D == 2
+    with pytest.raises(SystemExit):
+        parse_train_options(tiny_flags(dataroot, str(tmp_path)) + ["--ema_decay", "1"])
+    assert "--ema_decay: must be < 1, got 1" in capsys.readouterr().err
 
 
 def test_weight_average_follows_with_warmup_and_colorize_uses_it(tmp_path, dataroot):
