@@ -71,7 +71,7 @@ GRAY_ID = ("--lambda_gray_identity", "5")  # as strong as the identity loss (0.5
 INK = (*GRAY_ID, "--bw_style", "ink")
 DARKER_INK = ("--output_luma", "darker", *INK)
 DARKER_RESIZE = ("--output_luma", "darker", "--upsampling", "resize")
-RECIPE = (*DARKER_RESIZE, "--ema_decay", "0.999", "--num_D", "2")
+RECIPE = (*DARKER_RESIZE, "--ema_decay", "0.999")
 
 # One change at a time against `plain`, then combinations. `recipe` is what the demo preset
 # and --preset manga use (options/presets.py; a test keeps them in step).
@@ -94,16 +94,16 @@ CONFIGS: Dict[str, Config] = {
                                      ("--output_luma", "darker", *GRAY_ID, "--bw_style", "screentone")),
     "darker_gray_ink_resize": Config("darker_gray_ink + resize-conv upsampling",
                                      (*DARKER_INK, "--upsampling", "resize")),
-    "darker_resize": Config("luma_darker + resize-conv upsampling (the recipe before the next four)", DARKER_RESIZE),
+    "darker_resize": Config("luma_darker + resize-conv upsampling (the recipe before the moving average)",
+                            DARKER_RESIZE),
     "darker_resize_sn": Config("darker_resize + spectral normalization in both discriminators",
                                (*DARKER_RESIZE, "--spectral_norm")),
     "darker_resize_ttur": Config("darker_resize + two time-scale learning rates: G 1e-4, D 4e-4",
                                  (*DARKER_RESIZE, "--lr", "0.0001", "--lr_D", "0.0004")),
-    "darker_resize_ema": Config("darker_resize + colorize with a moving average of G_A's weights (decay 0.999)",
-                                (*DARKER_RESIZE, "--ema_decay", "0.999")),
     "darker_resize_msd": Config("darker_resize + two-scale PatchGAN critics (full and half size)",
                                 (*DARKER_RESIZE, "--num_D", "2")),
-    "recipe": Config("darker_resize + moving average + two-scale critics", RECIPE),
+    "recipe": Config("darker_resize + colorize with a moving average of G_A's weights (decay 0.999)", RECIPE),
+    "recipe_msd": Config("recipe + two-scale PatchGAN critics", (*RECIPE, "--num_D", "2")),
 }
 
 
