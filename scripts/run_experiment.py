@@ -104,6 +104,7 @@ CONFIGS: Dict[str, Config] = {
                                 (*DARKER_RESIZE, "--num_D", "2")),
     "recipe": Config("darker_resize + colorize with a moving average of G_A's weights (decay 0.999)", RECIPE),
     "recipe_msd": Config("recipe + two-scale PatchGAN critics", (*RECIPE, "--num_D", "2")),
+    "recipe_gray_ink": Config("recipe + gray_identity_ink", (*RECIPE, *INK)),
 }
 
 
