@@ -36,11 +36,9 @@ class WeightAverage:
             mine.copy_(theirs)  # batch-norm statistics and counters: the current ones, not an average
         self.updates += 1
 
-    @torch.no_grad()
     def reset(self, source: nn.Module) -> None:
         """Start over from `source`'s weights (a checkpoint saved without an average)."""
-        self.net.load_state_dict(source.state_dict())
-        self.updates = 0
+        self.load(source.state_dict(), updates=0)
 
     def load(self, weights: Dict[str, Any], updates: int) -> None:
         self.net.load_state_dict(weights)

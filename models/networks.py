@@ -254,6 +254,16 @@ def _pixel(input_nc: int, ndf: int, n_layers: int, norm: str) -> nn.Module:
 DISCRIMINATORS: Dict[str, Callable[..., nn.Module]] = {"basic": _basic, "n_layers": _n_layers, "pixel": _pixel}
 
 
+def smallest_input(net_d: str, n_layers_D: int) -> int:
+    """The smallest image side a discriminator accepts: a PatchGAN with n stride-2 layers needs
+    3 * 2^n px to leave a 2 x 2 map where it normalizes; the 1 x 1 pixel critic takes any size."""
+    if net_d not in DISCRIMINATORS:
+        raise ValueError(f"unknown discriminator {net_d!r}; choose from {', '.join(sorted(DISCRIMINATORS))}")
+    if net_d == "pixel":
+        return 1
+    return 3 * 2 ** (3 if net_d == "basic" else n_layers_D)
+
+
 def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0.02) -> None:
     """Upstream's initialisation: conv/linear weights by `init_type`, biases 0, batch-norm gamma ~ N(1, gain)."""
 

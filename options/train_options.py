@@ -11,7 +11,8 @@ import math
 import os
 from typing import Any, Dict, Optional, Sequence
 
-from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, UPSAMPLINGS, required_multiple
+from models.networks import (DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, UPSAMPLINGS, required_multiple,
+                             smallest_input)
 from models.color import OUTPUT_LUMA_MODES
 from models.cycle_gan import PRECISIONS
 from data.bw_synthesis import BW_STYLES
@@ -175,9 +176,8 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
                 f"(got {opt.input_nc} and {opt.output_nc}); pass --lambda_identity 0")
     if opt.output_luma != "generator" and opt.output_nc < 3:
         return f"--output_luma {opt.output_luma} needs color output (--output_nc 3, got {opt.output_nc})"
-    if opt.num_D > 1 and opt.netD != "pixel" and opt.preprocess in CROPPING_MODES:
-        # A PatchGAN with n stride-2 layers needs 3 * 2^n px for a 2x2 map where it normalizes.
-        coarsest, needed = opt.crop_size >> (opt.num_D - 1), 3 * 2 ** (3 if opt.netD == "basic" else opt.n_layers_D)
+    if opt.num_D > 1 and opt.preprocess in CROPPING_MODES:
+        coarsest, needed = opt.crop_size >> (opt.num_D - 1), smallest_input(opt.netD, opt.n_layers_D)
         if coarsest < needed:
             return (f"--num_D {opt.num_D} shrinks --crop_size {opt.crop_size} to {coarsest} px for the coarsest "
                     f"critic, which needs at least {needed}; lower --num_D or raise --crop_size")
