@@ -105,6 +105,11 @@ CONFIGS: Dict[str, Config] = {
     "recipe": Config("darker_resize + colorize with a moving average of G_A's weights (decay 0.999)", RECIPE),
     "recipe_msd": Config("recipe + two-scale PatchGAN critics", (*RECIPE, "--num_D", "2")),
     "recipe_gray_ink": Config("recipe + gray_identity_ink", (*RECIPE, *INK)),
+    "recipe_lr2": Config("recipe with twice the learning rate (G and D 4e-4)", (*RECIPE, "--lr", "0.0004")),
+    "recipe_d4": Config("recipe + 4-layer PatchGAN critics (142 px patches: the whole crop)",
+                        (*RECIPE, "--n_layers_D", "4")),
+    "recipe_9blocks": Config("recipe with the issue's generator: resnet_9blocks, ngf 32",
+                             (*RECIPE, "--netG", "resnet_9blocks", "--ngf", "32")),
 }
 
 
