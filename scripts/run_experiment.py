@@ -108,6 +108,10 @@ CONFIGS: Dict[str, Config] = {
     "recipe_lr2": Config("recipe with twice the learning rate (G and D 4e-4)", (*RECIPE, "--lr", "0.0004")),
     "recipe_d4": Config("recipe + 4-layer PatchGAN critics (142 px patches: the whole crop)",
                         (*RECIPE, "--n_layers_D", "4")),
+    "recipe_noidt": Config("recipe without the identity loss (--lambda_identity 0)",
+                           (*RECIPE, "--lambda_identity", "0")),
+    "recipe_gray_ink_noidt": Config("recipe_gray_ink without the color identity loss: the B/W version of a color "
+                                    "page is G_A's only identity input", (*RECIPE, *INK, "--lambda_identity", "0")),
     "recipe_9blocks": Config("recipe with the issue's generator: resnet_9blocks, ngf 32",
                              (*RECIPE, "--netG", "resnet_9blocks", "--ngf", "32")),
 }
