@@ -10,12 +10,13 @@ from models.networks import define_D, define_G
 
 # Flags that change the shape of the networks: a checkpoint only fits flags that agree on these.
 ARCHITECTURE_KEYS = ("model", "netG", "netD", "ngf", "ndf", "n_layers_D", "norm", "input_nc", "output_nc",
-                     "upsampling", "no_dropout", "spectral_norm", "num_D")
+                     "upsampling", "no_dropout", "spectral_norm", "num_D", "global_context")
 
 
 def create_generator(opt: argparse.Namespace, input_nc: int, output_nc: int) -> torch.nn.Module:
     return define_G(opt.netG, input_nc, output_nc, opt.ngf, norm=opt.norm, use_dropout=not opt.no_dropout,
-                    upsampling=opt.upsampling, init_type=opt.init_type, init_gain=opt.init_gain)
+                    upsampling=opt.upsampling, init_type=opt.init_type, init_gain=opt.init_gain,
+                    global_context=opt.global_context)
 
 
 def create_model(opt: argparse.Namespace, device: torch.device, seed: int,

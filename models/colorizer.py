@@ -190,7 +190,7 @@ def _resnet_parts(net: nn.Module) -> Optional[Tuple[nn.Sequential, nn.Sequential
     The head ends with the first stride-2 convolution and the tail starts with the last upsampling
     layer, so the middle works at half resolution or less, where the whole page fits in memory.
     """
-    if not isinstance(net, ResnetGenerator):
+    if not isinstance(net, ResnetGenerator) or net.context is not None:
         return None
     layers = list(net.model)
     down = [i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]

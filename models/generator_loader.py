@@ -68,7 +68,7 @@ def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.N
         raise UserError(f"{weights}: generator weights not found; check --name, --checkpoints_dir and --epoch")
 
     net = define_G(arch.netG, input_nc, output_nc, arch.ngf, norm=arch.norm, use_dropout=not arch.no_dropout,
-                   upsampling=arch.upsampling)
+                   upsampling=arch.upsampling, global_context=arch.global_context)
     try:
         net.load_state_dict(strip_upstream_extras(state, net))
     except RuntimeError as exc:

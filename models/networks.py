@@ -7,7 +7,7 @@ Builders take explicit keyword arguments; `define_G`/`define_D` are the only reg
 """
 
 import functools
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -53,16 +53,44 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
+class GlobalContext(nn.Module):
+    """One style vector per page, from the whole bottleneck, as scale and shift for the decoder's norms.
+
+    A ResNet generator's colors come from a neighbourhood of each pixel: a shirt's color is chosen
+    from the shirt, not from the face or hair that say whose shirt it is. This pools the bottleneck
+    over the whole page (mean and max of a learned projection; the residual stream's own channel
+    means carry little, as every block ends in instance norm) and turns the result into a
+    per-channel (1 + gamma, beta) for each decoder norm, as Iizuka et al. (2016) fuse global
+    features into colorization and AdaIN injects style. Scaling matters: a shift alone would be
+    removed by the next instance norm.
+    """
+
+    def __init__(self, channels: int, targets: Sequence[int]) -> None:
+        super().__init__()
+        self.targets = list(targets)
+        self.project = nn.Sequential(nn.Conv2d(channels, channels, kernel_size=1), nn.ReLU(True))
+        self.mlp = nn.Sequential(nn.Linear(2 * channels, channels), nn.ReLU(True),
+                                 nn.Linear(channels, 2 * sum(self.targets)))
+
+    def forward(self, h: torch.Tensor) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+        feats = self.project(h)
+        pooled = torch.cat([feats.mean(dim=(2, 3)), feats.amax(dim=(2, 3))], dim=1)
+        styles = self.mlp(pooled).split([2 * c for c in self.targets], dim=1)
+        return [(s[:, :c, None, None], s[:, c:, None, None]) for s, c in zip(styles, self.targets)]
+
+
 class ResnetGenerator(nn.Module):
     """Johnson et al.'s encoder / residual blocks / decoder, as used by CycleGAN.
 
     `upsampling="resize"` replaces each stride-2 transposed conv by nearest 2x resize + 3x3 conv:
     transposed convs with stride 2 overlap unevenly and print a checkerboard on flat areas
     (Odena et al., 2016), which shows badly on manga's large white and black regions.
+    `global_context` adds a GlobalContext that modulates the decoder; `model` keeps upstream's keys.
     """
 
     def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, norm: str = "instance",
-                 use_dropout: bool = False, n_blocks: int = 9, upsampling: str = "transpose") -> None:
+                 use_dropout: bool = False, n_blocks: int = 9, upsampling: str = "transpose",
+                 global_context: bool = False) -> None:
         super().__init__()
         if upsampling not in UPSAMPLINGS:
             raise ValueError(f"unknown upsampling {upsampling!r}; choose from {', '.join(UPSAMPLINGS)}")
@@ -87,9 +115,32 @@ class ResnetGenerator(nn.Module):
             layers += [norm_layer(out), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
+        self.context: Optional[GlobalContext] = None
+        if global_context:
+            first_up = next(i for i, m in enumerate(layers) if isinstance(m, (nn.ConvTranspose2d, nn.Upsample)))
+            self._bottleneck_end = first_up
+            # The decoder's norm layers, modulated in order (each followed by its ReLU).
+            self._styled = [i for i, m in enumerate(layers) if i > first_up and isinstance(m, (nn.InstanceNorm2d,
+                                                                                               nn.BatchNorm2d))]
+            if not self._styled:
+                raise ValueError("global_context modulates the decoder's norm layers; it needs --norm instance or batch")
+            self.context = GlobalContext(ngf * 2 ** n_down,
+                                         [layers[i].num_features for i in self._styled])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        if self.context is None:
+            return self.model(x)
+        layers = list(self.model)
+        h = x
+        for layer in layers[:self._bottleneck_end]:
+            h = layer(h)
+        styles = iter(self.context(h))
+        for i in range(self._bottleneck_end, len(layers)):
+            h = layers[i](h)
+            if i in self._styled:
+                gamma, beta = next(styles)
+                h = h * (1 + gamma) + beta
+        return h
 
 
 class UnetSkipConnectionBlock(nn.Module):
@@ -186,16 +237,20 @@ class PixelDiscriminator(nn.Module):
 
 
 def _resnet(n_blocks: int) -> Callable[..., nn.Module]:
-    def build(input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, upsampling: str) -> nn.Module:
+    def build(input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, upsampling: str,
+              global_context: bool) -> nn.Module:
         return ResnetGenerator(input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout,
-                               n_blocks=n_blocks, upsampling=upsampling)
+                               n_blocks=n_blocks, upsampling=upsampling, global_context=global_context)
     return build
 
 
 def _unet(num_downs: int) -> Callable[..., nn.Module]:
-    def build(input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, upsampling: str) -> nn.Module:
+    def build(input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, upsampling: str,
+              global_context: bool) -> nn.Module:
         if upsampling != "transpose":
             raise ValueError(f"--upsampling {upsampling} is only implemented for the ResNet generators")
+        if global_context:
+            raise ValueError("--global_context is only implemented for the ResNet generators")
         return UnetGenerator(input_nc, output_nc, num_downs, ngf=ngf, norm=norm, use_dropout=use_dropout)
     return build
 
@@ -289,10 +344,12 @@ def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0
 
 
 def define_G(net_g: str, input_nc: int, output_nc: int, ngf: int, norm: str = "instance", use_dropout: bool = False,
-             upsampling: str = "transpose", init_type: str = "normal", init_gain: float = 0.02) -> nn.Module:
+             upsampling: str = "transpose", init_type: str = "normal", init_gain: float = 0.02,
+             global_context: bool = False) -> nn.Module:
     if net_g not in GENERATORS:
         raise ValueError(f"unknown generator {net_g!r}; choose from {', '.join(sorted(GENERATORS))}")
-    net = GENERATORS[net_g](input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout, upsampling=upsampling)
+    net = GENERATORS[net_g](input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout, upsampling=upsampling,
+                            global_context=global_context)
     init_weights(net, init_type, init_gain)
     return net
 

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ResNet generator upsampling: transpose (upstream) or resize (nearest resize + conv, no checkerboard)")
     g.add_argument("--no_dropout", action="store_true", default=True,
                    help="no dropout in the generator (CycleGAN's default; kept for upstream compatibility)")
+    g.add_argument("--global_context", action="store_true",
+                   help="ResNet generators: pool the whole page's features into a style for the decoder, so a "
+                        "fill's color can depend on the face or hair far from it (not in upstream)")
     g.add_argument("--dropout", dest="no_dropout", action="store_false", help="use dropout in the generator")
 
     g = parser.add_argument_group("losses")

@@ -112,6 +112,8 @@ CONFIGS: Dict[str, Config] = {
                            (*RECIPE, "--lambda_identity", "0")),
     "recipe_gray_ink_noidt": Config("recipe_gray_ink without the color identity loss: the B/W version of a color "
                                     "page is G_A's only identity input", (*RECIPE, *INK, "--lambda_identity", "0")),
+    "recipe_gc": Config("recipe + a page-level style from the generator's bottleneck for its decoder",
+                        (*RECIPE, "--global_context")),
     "recipe_9blocks": Config("recipe with the issue's generator: resnet_9blocks, ngf 32",
                              (*RECIPE, "--netG", "resnet_9blocks", "--ngf", "32")),
 }
