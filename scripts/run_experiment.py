@@ -114,6 +114,8 @@ CONFIGS: Dict[str, Config] = {
                                     "page is G_A's only identity input", (*RECIPE, *INK, "--lambda_identity", "0")),
     "recipe_gc": Config("recipe + a page-level style from the generator's bottleneck for its decoder",
                         (*RECIPE, "--global_context")),
+    "recipe_gc_msd": Config("recipe_gc + two-scale PatchGAN critics (the half-size one sees a whole figure)",
+                            (*RECIPE, "--global_context", "--num_D", "2")),
     "recipe_9blocks": Config("recipe with the issue's generator: resnet_9blocks, ngf 32",
                              (*RECIPE, "--netG", "resnet_9blocks", "--ngf", "32")),
 }
