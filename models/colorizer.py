@@ -8,13 +8,13 @@ tiling is exact: the full-resolution layers (before the first stride-2 conv, fro
 upsampling on) run tile by tile, each tile with a halo of context that is cropped away, and each of
 their norm layers first gathers its statistics over all tiles in turn; everything at half
 resolution or less runs on the whole page at once, where it is cheap in memory. Pages above
-MIDDLE_MAX_PIXELS, and other generators,
-take the statistics from one pass over a downscaled copy (STATS_MAX_PIXELS) and blend overlapping
-tiles: close, not exact.
+MIDDLE_MAX_PIXELS, other generators and --global_context ones
+take the statistics (and the page style) from one pass over a downscaled copy (STATS_MAX_PIXELS)
+and blend overlapping tiles: close, not exact.
 """
 
 import math
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from PIL import Image
 
 from data.transforms import scale_width, to_tensor
 from models.color import OUTPUT_LUMA_MODES, output_with_luma
-from models.networks import ResnetGenerator
+from models.networks import ResnetGenerator, Style
 
 # Pages above this many pixels are tiled unless --tile_size says otherwise; by bytes per stored
 # value, so both budgets keep a whole resnet_9blocks ngf 64 pass under ~1.5 GB.
@@ -185,7 +185,8 @@ def _norm_scales(seq: nn.Sequential, channels: int, size: int, device: torch.dev
 
 
 def _resnet_parts(net: nn.Module) -> Optional[Tuple[nn.Sequential, nn.Sequential, nn.Sequential]]:
-    """Split a ResnetGenerator into (full-resolution head, middle, full-resolution tail), or None.
+    """Split a ResnetGenerator into (full-resolution head, middle, full-resolution tail), or None
+    (also for a global-context generator, whose decoder depends on more than its input).
 
     The head ends with the first stride-2 convolution and the tail starts with the last upsampling
     layer, so the middle works at half resolution or less, where the whole page fits in memory.
@@ -260,6 +261,7 @@ class Colorizer:
         self.work_width = work_width
         self.norms = _swap_instance_norms(net)
         self.parts = _resnet_parts(net)
+        self.styled = isinstance(net, ResnetGenerator) and net.context is not None
         # On CPUs, half precision runs fastest as bf16/fp16 weights in channels-last layout
         # (oneDNN's native format) rather than under autocast, which converts every conv's input.
         self.cast_dtype = self.dtype if device.type == "cpu" else None
@@ -276,15 +278,22 @@ class Colorizer:
             return 0
         return max(self.multiple, size // self.multiple * self.multiple)
 
-    def _forward(self, x: torch.Tensor, module: Optional[nn.Module] = None) -> torch.Tensor:
-        module = self.net if module is None else module
+    def _call(self, fn: Callable[[torch.Tensor], Any], x: torch.Tensor) -> Any:
+        """fn(x) on the device, in the precision asked for."""
         if self.cast_dtype is not None:
-            return module(x.to(self.device, self.cast_dtype).contiguous(memory_format=torch.channels_last)).float()
+            return fn(x.to(self.device, self.cast_dtype).contiguous(memory_format=torch.channels_last))
         x = x.to(self.device)
         if self.dtype is None:
-            return module(x).float()
+            return fn(x)
         with torch.autocast(device_type=self.device.type, dtype=self.dtype):
-            return module(x).float()
+            return fn(x)
+
+    def _forward(self, x: torch.Tensor, module: Optional[nn.Module] = None, style: Optional[Style] = None
+                 ) -> torch.Tensor:
+        module = self.net if module is None else module
+        if style is None:
+            return self._call(module, x).float()
+        return self._call(lambda t: module(t, style), x).float()
 
     def _run_segment(self, seq: nn.Sequential, x: torch.Tensor, tile: int, halo: int, align: int) -> torch.Tensor:
         """Run a segment of local layers tile by tile with exact whole-input norm statistics.
@@ -349,13 +358,17 @@ class Colorizer:
         for norm in self.norms:
             norm.mode = mode
 
-    def _record_stats(self, x: torch.Tensor) -> None:
+    def _downscaled(self, x: torch.Tensor) -> torch.Tensor:
+        """The page at most STATS_MAX_PIXELS large: what the approximate path takes page-wide values from."""
         h, w = x.shape[2:]
         scale = min(1.0, math.sqrt(STATS_MAX_PIXELS / (h * w)))
         if scale < 1.0:
             size = (max(self.multiple, int(h * scale) // self.multiple * self.multiple),
                     max(self.multiple, int(w * scale) // self.multiple * self.multiple))
             x = F.interpolate(x, size=size, mode="area")
+        return x
+
+    def _record_stats(self, x: torch.Tensor) -> None:
         self._set_mode("record")
         try:
             self._forward(x)
@@ -373,10 +386,14 @@ class Colorizer:
             return self._forward(xp)[:, :, :h, :w].cpu()
         if self.parts is not None and hp * wp <= MIDDLE_MAX_PIXELS:
             return self._run_exact(xp, tile)[:, :, :h, :w]
+        style = None
+        small = self._downscaled(xp)
         if self.norms:
-            self._record_stats(xp)
+            self._record_stats(small)
             self._set_mode("frozen")
         try:
+            if self.styled:  # one page-wide style for every tile, from the page its norms were recorded on
+                style = self._call(self.net.page_style, small)
             out = torch.zeros(1, self.output_nc, hp, wp)
             weight = torch.zeros(1, 1, hp, wp)
             th, tw = min(tile, hp), min(tile, wp)
@@ -387,7 +404,7 @@ class Colorizer:
                 for x0 in xs:
                     wx = _blend_weights(tw, self.tile_overlap, x0 == xs[0], x0 == xs[-1])
                     blend = wy[:, None] * wx[None, :]
-                    piece = self._forward(xp[:, :, y:y + th, x0:x0 + tw]).cpu()
+                    piece = self._forward(xp[:, :, y:y + th, x0:x0 + tw], style=style).cpu()
                     out[:, :, y:y + th, x0:x0 + tw] += piece * blend
                     weight[:, :, y:y + th, x0:x0 + tw] += blend
         finally:

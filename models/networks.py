@@ -53,6 +53,9 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
+Style = List[Tuple[torch.Tensor, torch.Tensor]]  # (gamma, beta) per decoder norm, each N x C x 1 x 1
+
+
 class GlobalContext(nn.Module):
     """One style vector per page, from the whole bottleneck, as scale and shift for the decoder's norms.
 
@@ -72,7 +75,7 @@ class GlobalContext(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(2 * channels, channels), nn.ReLU(True),
                                  nn.Linear(channels, 2 * sum(self.targets)))
 
-    def forward(self, h: torch.Tensor) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    def forward(self, h: torch.Tensor) -> Style:
         feats = self.project(h)
         pooled = torch.cat([feats.mean(dim=(2, 3)), feats.amax(dim=(2, 3))], dim=1)
         styles = self.mlp(pooled).split([2 * c for c in self.targets], dim=1)
@@ -127,14 +130,25 @@ class ResnetGenerator(nn.Module):
             self.context = GlobalContext(ngf * 2 ** n_down,
                                          [layers[i].num_features for i in self._styled])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _bottleneck(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.model[:self._bottleneck_end]:
+            x = layer(x)
+        return x
+
+    def page_style(self, x: torch.Tensor) -> Style:
+        """The decoder's style for page `x` (with global_context): what forward computes from x itself,
+        for callers that run a large page in tiles and want one style for all of them."""
+        if self.context is None:
+            raise ValueError("page_style needs a generator built with global_context")
+        return self.context(self._bottleneck(x))
+
+    def forward(self, x: torch.Tensor, style: Optional[Style] = None) -> torch.Tensor:
+        """`style` (global_context only) replaces the style of x itself, e.g. a whole page's for one tile."""
         if self.context is None:
             return self.model(x)
         layers = list(self.model)
-        h = x
-        for layer in layers[:self._bottleneck_end]:
-            h = layer(h)
-        styles = iter(self.context(h))
+        h = self._bottleneck(x)
+        styles = iter(self.context(h) if style is None else style)
         for i in range(self._bottleneck_end, len(layers)):
             h = layers[i](h)
             if i in self._styled:

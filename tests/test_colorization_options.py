@@ -321,3 +321,14 @@ def test_experiment_targets_report_met_and_missed():
     assert "NOT met: at most 15% slower per iteration than plain: +50%" in report
     assert "met: colorfulness within 15% of the ground truth" in report
     assert "no rows yet for recipe" in run_experiment.check_targets(rows[:3], epochs=4)
+
+
+def test_global_context_trains_resumes_and_colorizes(tmp_path, dataroot):
+    flags = tiny_flags(dataroot, str(tmp_path / "ck"), name="gc") + ["--global_context", "--upsampling", "resize"]
+    assert train.main(flags) == 0
+    state = torch.load(tmp_path / "ck" / "gc" / "latest_net_G_A.pth", weights_only=True)
+    assert any(k.startswith("context.") for k in state)
+    assert train.main([f for f in flags if f != "--global_context"] + ["--continue_train"]) == 2, \
+        "global_context is part of the architecture"
+    pages = list(_colorized_luma(tmp_path, dataroot, "gc"))  # test.py rebuilds it from opt.json
+    assert pages and all(page.shape == result.shape for page, result in pages)

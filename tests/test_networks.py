@@ -88,3 +88,23 @@ def test_unknown_names_list_the_choices():
         define_G("resnet_99", 3, 3, ngf=4)
     with pytest.raises(ValueError, match="basic"):
         define_D("huge", 3, ndf=4)
+
+
+def test_global_context_adds_a_page_style_and_keeps_the_upstream_keys():
+    torch.manual_seed(0)
+    plain = define_G("resnet_6blocks", 3, 3, ngf=4, upsampling="resize")
+    net = define_G("resnet_6blocks", 3, 3, ngf=4, upsampling="resize", global_context=True).eval()
+    keys = set(net.state_dict())
+    assert set(plain.state_dict()) == {k for k in keys if k.startswith("model.")}
+    assert keys - set(plain.state_dict()) and all(k.startswith("context.") for k in keys - set(plain.state_dict()))
+    with torch.no_grad():
+        for p in net.context.parameters():
+            p.normal_(0.0, 0.5)  # a trained-sized style, so that it visibly matters
+        a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+        assert torch.equal(net(a), net(a, net.page_style(a)))
+        # The style is page-wide: another page's style changes every pixel's output.
+        assert (net(a, net.page_style(b)) - net(a)).abs().mean() > 1e-3
+    with pytest.raises(ValueError, match="ResNet"):
+        define_G("unet_128", 3, 3, ngf=4, global_context=True)
+    with pytest.raises(ValueError, match="--norm instance or batch"):
+        define_G("resnet_6blocks", 3, 3, ngf=4, norm="none", global_context=True)
