@@ -116,6 +116,7 @@ CONFIGS: Dict[str, Config] = {
                         (*RECIPE, "--global_context")),
     "recipe_gc_msd": Config("recipe_gc + two-scale PatchGAN critics (the half-size one sees a whole figure)",
                             (*RECIPE, "--global_context", "--num_D", "2")),
+    "recipe_gc_gray_ink": Config("recipe_gc + gray_identity_ink", (*RECIPE, "--global_context", *INK)),
     "recipe_9blocks": Config("recipe with the issue's generator: resnet_9blocks, ngf 32",
                              (*RECIPE, "--netG", "resnet_9blocks", "--ngf", "32")),
 }
