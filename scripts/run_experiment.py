@@ -117,6 +117,9 @@ CONFIGS: Dict[str, Config] = {
     "recipe_gc_msd": Config("recipe_gc + two-scale PatchGAN critics (the half-size one sees a whole figure)",
                             (*RECIPE, "--global_context", "--num_D", "2")),
     "recipe_gc_gray_ink": Config("recipe_gc + gray_identity_ink", (*RECIPE, "--global_context", *INK)),
+    "recipe_detach": Config("recipe + cycle B trains G_A only (G_B cannot hide color hints for G_A)",
+                            (*RECIPE, "--detach_cycle_B")),
+    "recipe_gc_detach": Config("recipe_gc + recipe_detach", (*RECIPE, "--global_context", "--detach_cycle_B")),
     "recipe_9blocks": Config("recipe with the issue's generator: resnet_9blocks, ngf 32",
                              (*RECIPE, "--netG", "resnet_9blocks", "--ngf", "32")),
 }
