@@ -332,3 +332,22 @@ def test_global_context_trains_resumes_and_colorizes(tmp_path, dataroot):
         "global_context is part of the architecture"
     pages = list(_colorized_luma(tmp_path, dataroot, "gc"))  # test.py rebuilds it from opt.json
     assert pages and all(page.shape == result.shape for page, result in pages)
+
+
+def _generator_grads(tmp_path, dataroot, extra):
+    model, _ = _model(tmp_path, dataroot, ["--lambda_identity", "0", *extra])
+    torch.manual_seed(1)
+    model.generator_step(torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1)
+    return {name: [p.grad.clone() for p in model.networks[name].parameters()] for name in ("G_A", "G_B")}
+
+
+def test_detach_cycle_B_trains_G_A_only_with_cycle_B(tmp_path, dataroot):
+    def same(a, b):
+        return all(torch.equal(x, y) for x, y in zip(a, b))
+
+    for detach in (True, False):
+        flag = ["--detach_cycle_B"] if detach else []
+        with_cycle = _generator_grads(tmp_path, dataroot, flag)
+        without = _generator_grads(tmp_path, dataroot, flag + ["--lambda_B", "0"])
+        assert not same(with_cycle["G_A"], without["G_A"]), "cycle B always trains G_A"
+        assert same(with_cycle["G_B"], without["G_B"]) == detach, "cycle B reaches G_B unless detached"
