@@ -38,4 +38,5 @@ def create_model(opt: argparse.Namespace, device: torch.device, seed: int,
                          lr=opt.lr, beta1=opt.beta1, seed=seed, precision=opt.precision,
                          device_type=device.type, grad_sync=grad_sync, output_luma=opt.output_luma,
                          lambda_gray_identity=opt.lambda_gray_identity, lambda_luma=opt.lambda_luma, lr_D=opt.lr_D,
-                         ema_decay=opt.ema_decay, detach_cycle_B=opt.detach_cycle_B)
+                         ema_decay=opt.ema_decay, detach_cycle_A=opt.detach_cycle_A,
+                         detach_cycle_B=opt.detach_cycle_B)

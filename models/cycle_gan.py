@@ -44,7 +44,7 @@ class CycleGANModel:
                  pool_size: int, lr: float, beta1: float, seed: int, precision: str = "fp32",
                  device_type: str = "cpu", grad_sync: Optional[GradSync] = None, output_luma: str = "generator",
                  lambda_gray_identity: float = 0.0, lambda_luma: float = 0.0, lr_D: Optional[float] = None,
-                 ema_decay: float = 0.0, detach_cycle_B: bool = False) -> None:
+                 ema_decay: float = 0.0, detach_cycle_A: bool = False, detach_cycle_B: bool = False) -> None:
         """`precision` bf16/fp16 runs the forward passes under autocast (fp16 adds loss scaling);
         `grad_sync`, when given (data-parallel training), averages gradients across processes
         before each optimizer step.
@@ -57,7 +57,8 @@ class CycleGANModel:
         `lr_D` gives the critics their own learning rate (two time-scale update rule);
         `ema_decay` > 0 keeps a moving average of G_A's weights (models/ema.py) that `colorize`
         uses and checkpoints save as G_A_ema;
-        `detach_cycle_B` stops the B -> A -> B cycle loss at G_B's output (see generator_step)."""
+        `detach_cycle_A` / `detach_cycle_B` stop the A -> B -> A / B -> A -> B cycle loss at the
+        first generator's output, so that it trains the second generator only (see generator_step)."""
         self._nets = {"G_A": G_A, "G_B": G_B, "D_A": D_A, "D_B": D_B}
         # What the steps call: the networks themselves, or their torch.compile wrappers (see compile()).
         self.G_A, self.G_B, self.D_A, self.D_B = G_A, G_B, D_A, D_B
@@ -69,7 +70,7 @@ class CycleGANModel:
         self.output_luma = output_luma
         self.lambda_gray_identity = lambda_gray_identity
         self.lambda_luma = lambda_luma
-        self.detach_cycle_B = detach_cycle_B
+        self.detach_cycle_A, self.detach_cycle_B = detach_cycle_A, detach_cycle_B
         # fake_B images feed D_A, fake_A images feed D_B (upstream's pairing).
         self.pool_fake_A = ImagePool(pool_size, seed=seed * 2 + 1)
         self.pool_fake_B = ImagePool(pool_size, seed=seed * 2 + 2)
@@ -146,13 +147,14 @@ class CycleGANModel:
         `bw_B`, a B/W version of real_B, feeds the grayscale identity loss (without it, real_B's
         luminance is used)."""
         with self._autocast():
+            # A cycle rewards its first generator for pages from which the second can restore the
+            # input. Left to itself, G_B keeps faint tones and textures on fills that real scans
+            # leave white (a hidden code, Chu et al. 2017), and G_A learns to read the code instead
+            # of the drawing. Detached, the cycle trains the second generator alone, on the first
+            # one's pages as they are: G_A then learns colors from B/W pages that look like scans.
             fake_B = self._G_A(real_A)
-            rec_A = self.G_B(fake_B)
+            rec_A = self.G_B(fake_B.detach() if self.detach_cycle_A else fake_B)
             fake_A = self.G_B(real_B)
-            # Cycle B rewards G_B for B/W pages from which G_A can restore the colors. Left to itself,
-            # G_B keeps faint tones and textures on fills that real scans leave white (a hidden
-            # code, Chu et al. 2017), and G_A learns to read the code instead of the drawing.
-            # Detached, cycle B trains G_A alone, on G_B's pages as they are.
             rec_B = self._G_A(fake_A.detach() if self.detach_cycle_B else fake_A)
 
             stats: Stats = {}

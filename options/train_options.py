@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "to white) or screentone (flat mid-tones as halftone dots)")
     g.add_argument("--lambda_luma", type=nonneg_float, default=0.0,
                    help="weight of |Y(G_A(A)) - Y(A)|: a soft version of --output_luma input")
+    g.add_argument("--detach_cycle_A", action="store_true",
+                   help="the A -> B -> A cycle trains G_B only: G_A gains nothing by hiding hints about the scan "
+                        "in its colors")
     g.add_argument("--detach_cycle_B", action="store_true",
                    help="the B -> A -> B cycle trains G_A only: G_B gains nothing by hiding color hints in its "
                         "B/W pages, so G_A learns to colorize B/W pages that look like real scans")

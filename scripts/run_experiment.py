@@ -120,6 +120,8 @@ CONFIGS: Dict[str, Config] = {
     "recipe_detach": Config("recipe + cycle B trains G_A only (G_B cannot hide color hints for G_A)",
                             (*RECIPE, "--detach_cycle_B")),
     "recipe_gc_detach": Config("recipe_gc + recipe_detach", (*RECIPE, "--global_context", "--detach_cycle_B")),
+    "recipe_detach_both": Config("recipe + each cycle trains only its second generator",
+                                 (*RECIPE, "--detach_cycle_A", "--detach_cycle_B")),
     "recipe_9blocks": Config("recipe with the issue's generator: resnet_9blocks, ngf 32",
                              (*RECIPE, "--netG", "resnet_9blocks", "--ngf", "32")),
 }
