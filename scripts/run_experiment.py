@@ -122,6 +122,8 @@ CONFIGS: Dict[str, Config] = {
     "recipe_gc_detach": Config("recipe_gc + recipe_detach", (*RECIPE, "--global_context", "--detach_cycle_B")),
     "recipe_detach_both": Config("recipe + each cycle trains only its second generator",
                                  (*RECIPE, "--detach_cycle_A", "--detach_cycle_B")),
+    "recipe_gc_gray_ink_noidt": Config("recipe_gc_gray_ink without the color identity loss",
+                                       (*RECIPE, "--global_context", *INK, "--lambda_identity", "0")),
     "recipe_9blocks": Config("recipe with the issue's generator: resnet_9blocks, ngf 32",
                              (*RECIPE, "--netG", "resnet_9blocks", "--ngf", "32")),
 }
