@@ -108,10 +108,6 @@ CONFIGS: Dict[str, Config] = {
     "recipe_lr2": Config("recipe with twice the learning rate (G and D 4e-4)", (*RECIPE, "--lr", "0.0004")),
     "recipe_d4": Config("recipe + 4-layer PatchGAN critics (142 px patches: the whole crop)",
                         (*RECIPE, "--n_layers_D", "4")),
-    "recipe_noidt": Config("recipe without the identity loss (--lambda_identity 0)",
-                           (*RECIPE, "--lambda_identity", "0")),
-    "recipe_gray_ink_noidt": Config("recipe_gray_ink without the color identity loss: the B/W version of a color "
-                                    "page is G_A's only identity input", (*RECIPE, *INK, "--lambda_identity", "0")),
     "recipe_gc": Config("recipe + a page-level style from the generator's bottleneck for its decoder",
                         (*RECIPE, "--global_context")),
     "recipe_gc_msd": Config("recipe_gc + two-scale PatchGAN critics (the half-size one sees a whole figure)",
@@ -119,7 +115,6 @@ CONFIGS: Dict[str, Config] = {
     "recipe_gc_gray_ink": Config("recipe_gc + gray_identity_ink", (*RECIPE, "--global_context", *INK)),
     "recipe_detach": Config("recipe + cycle B trains G_A only (G_B cannot hide color hints for G_A)",
                             (*RECIPE, "--detach_cycle_B")),
-    "recipe_gc_detach": Config("recipe_gc + recipe_detach", (*RECIPE, "--global_context", "--detach_cycle_B")),
     "recipe_detach_both": Config("recipe + each cycle trains only its second generator",
                                  (*RECIPE, "--detach_cycle_A", "--detach_cycle_B")),
     "recipe_gc_gray_ink_noidt": Config("recipe_gc_gray_ink without the color identity loss",
