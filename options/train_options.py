@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--global_context", action="store_true",
                    help="ResNet generators: pool the whole page's features into a style for the decoder, so a "
                         "fill's color can depend on the face or hair far from it (not in upstream)")
+    g.add_argument("--no_global_context", dest="global_context", action="store_false",
+                   help="turn --global_context off (it is on in the presets)")
     g.add_argument("--dropout", dest="no_dropout", action="store_false", help="use dropout in the generator")
 
     g = parser.add_argument_group("losses")

@@ -73,8 +73,9 @@ DARKER_INK = ("--output_luma", "darker", *INK)
 DARKER_RESIZE = ("--output_luma", "darker", "--upsampling", "resize")
 RECIPE = (*DARKER_RESIZE, "--ema_decay", "0.999")
 
-# One change at a time against `plain`, then combinations. `recipe` is what the demo preset
-# and --preset manga use (options/presets.py; a test keeps them in step).
+# One change at a time against `plain`, then combinations. PRESET_CONFIG is what the demo preset
+# and --preset manga use (options/presets.py; a test keeps them in step). `recipe` is its
+# predecessor, the base of the `recipe_*` rows.
 CONFIGS: Dict[str, Config] = {
     "plain": Config("upstream CycleGAN: LSGAN + cycle + identity 0.5, transposed-conv upsampling", ()),
     "resize": Config("plain + resize-conv upsampling (against the checkerboard)", ("--upsampling", "resize")),
@@ -102,7 +103,8 @@ CONFIGS: Dict[str, Config] = {
                                  (*DARKER_RESIZE, "--lr", "0.0001", "--lr_D", "0.0004")),
     "darker_resize_msd": Config("darker_resize + two-scale PatchGAN critics (full and half size)",
                                 (*DARKER_RESIZE, "--num_D", "2")),
-    "recipe": Config("darker_resize + colorize with a moving average of G_A's weights (decay 0.999)", RECIPE),
+    "recipe": Config("darker_resize + colorize with a moving average of G_A's weights (decay 0.999); "
+                     "the recipe before recipe_gc_gray_ink", RECIPE),
     "recipe_msd": Config("recipe + two-scale PatchGAN critics", (*RECIPE, "--num_D", "2")),
     "recipe_gray_ink": Config("recipe + gray_identity_ink", (*RECIPE, *INK)),
     "recipe_lr2": Config("recipe with twice the learning rate (G and D 4e-4)", (*RECIPE, "--lr", "0.0004")),
@@ -112,7 +114,8 @@ CONFIGS: Dict[str, Config] = {
                         (*RECIPE, "--global_context")),
     "recipe_gc_msd": Config("recipe_gc + two-scale PatchGAN critics (the half-size one sees a whole figure)",
                             (*RECIPE, "--global_context", "--num_D", "2")),
-    "recipe_gc_gray_ink": Config("recipe_gc + gray_identity_ink", (*RECIPE, "--global_context", *INK)),
+    "recipe_gc_gray_ink": Config("recipe_gc + gray_identity_ink: what --preset manga and the demo train",
+                                 (*RECIPE, "--global_context", *INK)),
     "recipe_detach": Config("recipe + cycle B trains G_A only (G_B cannot hide color hints for G_A)",
                             (*RECIPE, "--detach_cycle_B")),
     "recipe_detach_both": Config("recipe + each cycle trains only its second generator",
@@ -122,6 +125,9 @@ CONFIGS: Dict[str, Config] = {
     "recipe_9blocks": Config("recipe with the issue's generator: resnet_9blocks, ngf 32",
                              (*RECIPE, "--netG", "resnet_9blocks", "--ngf", "32")),
 }
+
+
+PRESET_CONFIG = "recipe_gc_gray_ink"
 
 
 def budget_flags(epochs: int) -> List[str]:
@@ -269,7 +275,7 @@ def format_table(rows: List[Dict[str, Any]], epochs: int) -> str:
     return "\n".join(lines)
 
 
-def check_targets(rows: List[Dict[str, Any]], epochs: int, candidate: str = "recipe") -> str:
+def check_targets(rows: List[Dict[str, Any]], epochs: int, candidate: str = PRESET_CONFIG) -> str:
     """The issue's targets for `candidate` against the `bw_input` and `plain` rows, one line each."""
     groups = summarize(rows, epochs)
     missing = [n for n in (BW_INPUT, "plain", candidate) if n not in groups]

@@ -299,8 +299,9 @@ def test_darker_model_keeps_the_scan_ink_in_test_py(tmp_path, dataroot):
 
 
 def test_presets_use_the_measured_recipe(tmp_path, dataroot):
-    """The demo and --preset manga train what docs/experiments.md measured as `recipe`."""
-    recipe = parse_train_options(["--dataroot", dataroot, *run_experiment.CONFIGS["recipe"].flags])
+    """The demo and --preset manga train what docs/experiments.md measured as the preset's configuration."""
+    recipe = parse_train_options(["--dataroot", dataroot,
+                                  *run_experiment.CONFIGS[run_experiment.PRESET_CONFIG].flags])
     upstream = parse_train_options(["--dataroot", dataroot])
     changed = {k for k, v in vars(recipe).items() if v != vars(upstream)[k]}
     assert changed, "the recipe must change something"
@@ -309,10 +310,13 @@ def test_presets_use_the_measured_recipe(tmp_path, dataroot):
     for key in changed:
         assert vars(manga)[key] == vars(recipe)[key] == vars(demo)[key], key
     assert upstream.output_luma == "generator" and upstream.lambda_gray_identity == 0, "no preset: upstream"
+    assert not upstream.global_context
+    assert not parse_train_options(["--dataroot", dataroot, "--preset", "manga", "--no_global_context"]).global_context
 
 
 def test_experiment_targets_report_met_and_missed():
-    rows = [_row("bw_input", 0, 1.0, None), _row("plain", 0, 3.0), _row("plain", 1, 3.0), _row("recipe", 0, 0.9, 0.3)]
+    preset = run_experiment.PRESET_CONFIG
+    rows = [_row("bw_input", 0, 1.0, None), _row("plain", 0, 3.0), _row("plain", 1, 3.0), _row(preset, 0, 0.9, 0.3)]
     rows[0]["epochs"] = 0  # the do-nothing row belongs to every budget
     rows[1]["metrics"]["kid"] = rows[2]["metrics"]["kid"] = 0.2
     report = run_experiment.check_targets(rows, epochs=4)
@@ -320,7 +324,7 @@ def test_experiment_targets_report_met_and_missed():
     assert "- met: KID at least 30% below plain CycleGAN: 0.050 vs 0.200 (-75%)" in report
     assert "NOT met: at most 15% slower per iteration than plain: +50%" in report
     assert "met: colorfulness within 15% of the ground truth" in report
-    assert "no rows yet for recipe" in run_experiment.check_targets(rows[:3], epochs=4)
+    assert f"no rows yet for {preset}" in run_experiment.check_targets(rows[:3], epochs=4)
 
 
 def test_global_context_trains_resumes_and_colorizes(tmp_path, dataroot):
