@@ -387,7 +387,7 @@ class Colorizer:
         if self.parts is not None and hp * wp <= MIDDLE_MAX_PIXELS:
             return self._run_exact(xp, tile)[:, :, :h, :w]
         style = None
-        small = self._downscaled(xp)
+        small = self._downscaled(xp) if self.norms or self.styled else None
         if self.norms:
             self._record_stats(small)
             self._set_mode("frozen")

@@ -146,11 +146,10 @@ class ResnetGenerator(nn.Module):
         """`style` (global_context only) replaces the style of x itself, e.g. a whole page's for one tile."""
         if self.context is None:
             return self.model(x)
-        layers = list(self.model)
         h = self._bottleneck(x)
         styles = iter(self.context(h) if style is None else style)
-        for i in range(self._bottleneck_end, len(layers)):
-            h = layers[i](h)
+        for i, layer in enumerate(self.model[self._bottleneck_end:], start=self._bottleneck_end):
+            h = layer(h)
             if i in self._styled:
                 gamma, beta = next(styles)
                 h = h * (1 + gamma) + beta
