@@ -7,7 +7,7 @@ import torch
 
 _KR, _KG, _KB = 0.299, 0.587, 0.114
 # --output_luma: whose luminance G_A's output gets (see output_with_luma).
-OUTPUT_LUMA_MODES = ("generator", "input", "darker")
+OUTPUT_LUMA_MODES = ("generator", "input", "darker", "multiply")
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:
@@ -51,7 +51,10 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str) -> torch.
     generator: `out` as it is. input: the page's luminance, so lines, lettering and screentone pass
     through and the generator only chooses colors. darker: per pixel the darker of the two, so ink
     stays ink while paper and light fills can darken into colors (a colored fill is darker than the
-    white it replaces; the generator can never lighten a line away).
+    white it replaces; the generator can never lighten a line away). multiply: the page times the
+    output read as a color layer in [0, 1], the way colorists lay flat colors under line art: black
+    ink stays black and neutral, and an anti-aliased line edge keeps only its share of the color, so
+    outlines are never tinted; the result is never lighter than the page either.
     """
     if mode == "generator":
         return out
@@ -60,4 +63,6 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str) -> torch.
         return with_luma(out, y_page)
     if mode == "darker":
         return with_luma(out, torch.minimum(y_page, luma(out)))
+    if mode == "multiply":
+        return (out + 1.0) * (y_page + 1.0) * 0.5 - 1.0  # ((out + 1) / 2) * ((y + 1) / 2), back in [-1, 1]
     raise ValueError(f"unknown output_luma {mode!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}")

@@ -245,8 +245,8 @@ class Colorizer:
                  precision: str = "fp32", tile_size: Optional[int] = None, tile_overlap: int = 64,
                  output_luma: str = "generator", work_width: Optional[int] = None) -> None:
         """`output_luma` (models/color.py): "input" keeps the page's own luminance at full resolution
-        and takes only color from the generator (test.py --keep_lines); "darker" keeps the darker of
-        page and output per pixel, as the model was trained."""
+        and takes only color from the generator (test.py --keep_lines); "darker" and "multiply"
+        combine the full-resolution page with the output as the model was trained."""
         self.net = net
         self.device = device
         self.multiple = multiple

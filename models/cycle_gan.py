@@ -50,8 +50,8 @@ class CycleGANModel:
         before each optimizer step.
 
         Colorization extras, all off by default (then this is upstream's CycleGAN):
-        `output_luma` ("input" or "darker") ties G_A's output luminance to its input's (see
-        models/color.py);
+        `output_luma` ("input", "darker" or "multiply") ties G_A's output luminance to its input's
+        (see models/color.py);
         `lambda_gray_identity` weighs |G_A(B/W version of real_B) - real_B| (the B/W version comes
         with the batch, see data/bw_synthesis.py); `lambda_luma` weighs |Y(G_A(real_A)) - Y(real_A)|;
         `lr_D` gives the critics their own learning rate (two time-scale update rule);

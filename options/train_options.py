@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output_luma", default="generator", choices=OUTPUT_LUMA_MODES,
                    help="luminance of G_A's output: generator (upstream), input (G_A only chooses colors; "
                         "lines, lettering and screentone pass through) or darker (the darker of the two per "
-                        "pixel: ink is kept, paper and fills may take color). test.py applies the same")
+                        "pixel: ink is kept, paper and fills may take color) or multiply (the page times a "
+                        "color layer from G_A, as colorists lay flats under line art: ink stays black, "
+                        "outlines are never tinted). test.py applies the same")
     g.add_argument("--lambda_gray_identity", type=nonneg_float, default=0.0,
                    help="weight of |G_A(B/W version of a color page) - that page| (works with --input_nc 1)")
     g.add_argument("--bw_style", default="gray", choices=BW_STYLES,

@@ -122,6 +122,11 @@ CONFIGS: Dict[str, Config] = {
                                  (*RECIPE, "--detach_cycle_A", "--detach_cycle_B")),
     "recipe_gc_gray_ink_noidt": Config("recipe_gc_gray_ink without the color identity loss",
                                        (*RECIPE, "--global_context", *INK, "--lambda_identity", "0")),
+    "luma_multiply": Config("plain + G_A's output is the page times a color layer (ink stays black, lines untinted)",
+                            ("--output_luma", "multiply")),
+    "recipe_multiply": Config("recipe_gc_gray_ink with the page times a color layer instead of the darker luminance",
+                              ("--output_luma", "multiply", "--upsampling", "resize", "--ema_decay", "0.999",
+                               "--global_context", *INK)),
     "recipe_9blocks": Config("recipe with the issue's generator: resnet_9blocks, ngf 32",
                              (*RECIPE, "--netG", "resnet_9blocks", "--ngf", "32")),
 }

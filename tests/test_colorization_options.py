@@ -110,6 +110,20 @@ def test_output_luma_darker_keeps_ink_and_only_darkens():
     assert torch.allclose(luma(output_with_luma(out * 0.3, page * 0.3, "input")), luma(page * 0.3), atol=1e-5)
 
 
+def test_output_luma_multiply_is_the_page_times_a_color_layer():
+    torch.manual_seed(0)
+    page = torch.rand(1, 1, 16, 16) * 2 - 1
+    page[..., :4] = -1.0  # a black line
+    page[..., 4:8] = 1.0  # paper
+    out = torch.rand(1, 3, 16, 16) * 2 - 1
+    mixed = output_with_luma(out, page, "multiply")
+    assert torch.equal(mixed[..., :4], torch.full_like(mixed[..., :4], -1.0)), "ink stays black"
+    assert torch.allclose(mixed[..., 4:8], out[..., 4:8]), "on paper the color layer shows as it is"
+    lightness = (page + 1) / 2
+    assert torch.allclose(_chroma(mixed), _chroma(out) * lightness, atol=1e-6), "a gray line edge keeps its share"
+    assert (luma(mixed) <= luma(page) + 1e-6).all()
+
+
 def test_output_luma_input_gray_identity_luma_loss_and_lr_D(tmp_path, dataroot):
     model, _ = _model(tmp_path, dataroot, ["--output_luma", "input", "--lambda_gray_identity", "2", "--lambda_luma", "1",
                                            "--lr_D", "0.0004"])
@@ -291,8 +305,9 @@ def test_every_experiment_config_parses(tmp_path, dataroot):
         assert opt.n_epochs == 1, name
 
 
-def test_darker_model_keeps_the_scan_ink_in_test_py(tmp_path, dataroot):
-    flags = tiny_flags(dataroot, str(tmp_path / "ck"), name="dark") + ["--output_luma", "darker"]
+@pytest.mark.parametrize("mode", ["darker", "multiply"])
+def test_darker_and_multiply_models_keep_the_scan_ink_in_test_py(tmp_path, dataroot, mode):
+    flags = tiny_flags(dataroot, str(tmp_path / "ck"), name="dark") + ["--output_luma", mode]
     assert train.main(flags) == 0
     for page, result in _colorized_luma(tmp_path, dataroot, "dark"):
         assert (result <= page + 3).all(), "never lighter than the scan (YCbCr rounding aside)"
