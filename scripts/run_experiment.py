@@ -124,6 +124,8 @@ CONFIGS: Dict[str, Config] = {
                                        (*RECIPE, "--global_context", *INK, "--lambda_identity", "0")),
     "luma_multiply": Config("plain + G_A's output is the page times a color layer (ink stays black, lines untinted)",
                             ("--output_luma", "multiply")),
+    "multiply_resize_ema": Config("recipe with the page times a color layer instead of the darker luminance",
+                                  ("--output_luma", "multiply", "--upsampling", "resize", "--ema_decay", "0.999")),
     "recipe_multiply": Config("recipe_gc_gray_ink with the page times a color layer instead of the darker luminance",
                               ("--output_luma", "multiply", "--upsampling", "resize", "--ema_decay", "0.999",
                                "--global_context", *INK)),
