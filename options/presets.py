@@ -8,12 +8,12 @@ from typing import Any, Dict
 DEMO_DATAROOT = "datasets/demo"
 
 # The colorization recipe that won the ablations in docs/experiments.md (scripts/run_experiment.py's
-# PRESET_CONFIG): the output is never lighter than the scan, so ink and lines survive while paper
-# and fills darken into color; resize-conv upsampling removes the checkerboard; pages are colorized
-# with a moving average of G_A's weights, which is steadier than its last iterate; a page-wide
-# style lets a fill's color depend on the face far from it; and G_A also learns from ink-style B/W
-# versions of the color pages, whose true colors are known.
-MANGA_RECIPE: Dict[str, Any] = {"output_luma": "darker", "upsampling": "resize", "ema_decay": 0.999,
+# PRESET_CONFIG): the output is the scan times a color layer, as colorists lay flats under line
+# art, so ink stays black and outlines are never tinted; resize-conv upsampling removes the
+# checkerboard; pages are colorized with a moving average of G_A's weights, which is steadier than
+# its last iterate; a page-wide style lets a fill's color depend on the face far from it; and G_A
+# also learns from ink-style B/W versions of the color pages, whose true colors are known.
+MANGA_RECIPE: Dict[str, Any] = {"output_luma": "multiply", "upsampling": "resize", "ema_decay": 0.999,
                                 "global_context": True, "lambda_gray_identity": 5.0, "bw_style": "ink"}
 
 # The demo must show a learning curve and colored probes within ~10 minutes on

@@ -114,7 +114,7 @@ CONFIGS: Dict[str, Config] = {
                         (*RECIPE, "--global_context")),
     "recipe_gc_msd": Config("recipe_gc + two-scale PatchGAN critics (the half-size one sees a whole figure)",
                             (*RECIPE, "--global_context", "--num_D", "2")),
-    "recipe_gc_gray_ink": Config("recipe_gc + gray_identity_ink: what --preset manga and the demo train",
+    "recipe_gc_gray_ink": Config("recipe_gc + gray_identity_ink: the recipe before recipe_multiply",
                                  (*RECIPE, "--global_context", *INK)),
     "recipe_detach": Config("recipe + cycle B trains G_A only (G_B cannot hide color hints for G_A)",
                             (*RECIPE, "--detach_cycle_B")),
@@ -126,7 +126,8 @@ CONFIGS: Dict[str, Config] = {
                             ("--output_luma", "multiply")),
     "multiply_resize_ema": Config("recipe with the page times a color layer instead of the darker luminance",
                                   ("--output_luma", "multiply", "--upsampling", "resize", "--ema_decay", "0.999")),
-    "recipe_multiply": Config("recipe_gc_gray_ink with the page times a color layer instead of the darker luminance",
+    "recipe_multiply": Config("recipe_gc_gray_ink with the page times a color layer instead of the darker "
+                              "luminance: what --preset manga and the demo train",
                               ("--output_luma", "multiply", "--upsampling", "resize", "--ema_decay", "0.999",
                                "--global_context", *INK)),
     "recipe_9blocks": Config("recipe with the issue's generator: resnet_9blocks, ngf 32",
@@ -134,7 +135,7 @@ CONFIGS: Dict[str, Config] = {
 }
 
 
-PRESET_CONFIG = "recipe_gc_gray_ink"
+PRESET_CONFIG = "recipe_multiply"
 
 
 def budget_flags(epochs: int) -> List[str]:
