@@ -7,7 +7,9 @@ The check runs the exported model with onnxruntime (optional: `pip install onnx 
 random page of a size different from the export example and requires a relative L2 error <= 1e-4.
 Using the model: input `page`, float32, N x C x H x W in [-1, 1] (pixel / 127.5 - 1), H and W
 multiples of 4 for the ResNet generators (pad by mirroring, crop the output back); output
-`colorized`, same layout, tanh range: pixel = (y + 1) * 127.5.
+`colorized`, same layout, tanh range: pixel = (y + 1) * 127.5. The graph is the generator alone:
+for a model trained with --output_luma (the demo, --preset manga), combine `colorized` with the
+page as test.py does (models/color.py, output_with_luma); the export says which mode.
 """
 
 import argparse
@@ -81,6 +83,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(opt.output)), exist_ok=True)
     export(gen.net, gen.input_nc, opt.output, opt.opset)
     log.info("wrote %s (%.1f MB) from %s", opt.output, os.path.getsize(opt.output) / 2**20, gen.source)
+    if gen.output_luma != "generator":
+        log.info("trained with --output_luma %s: combine the output with the page as models/color.py "
+                 "output_with_luma does; the graph does not", gen.output_luma)
     error = check(gen.net, gen.input_nc, required_multiple(gen.net_g), opt.output)
     if error is None:
         log.info("onnxruntime is not installed: exported without the check (pip install onnxruntime)")
