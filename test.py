@@ -137,7 +137,8 @@ def run(opt: argparse.Namespace) -> int:
                           tile_overlap=opt.tile_overlap, output_luma=output_luma, work_width=work_width)
     log.info("colorizing %d pages from %s with %s on %s (%s%s%s)", len(paths), opt.dataroot, gen.source, device,
              precision, f", working width {work_width}" if work_width else ", full resolution",
-             {"input": ", keep_lines", "darker": ", darker luminance", "multiply": ", page times color layer"}.get(output_luma, ""))
+             {"input": ", keep_lines", "darker": ", darker luminance",
+              "multiply": ", page times color layer"}.get(output_luma, ""))
 
     def output_path(src: str) -> str:
         rel = os.path.relpath(src, opt.dataroot)

@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = parser.add_argument_group("colorization (not in upstream; all off by default, see docs/experiments.md)")
     g.add_argument("--output_luma", default="generator", choices=OUTPUT_LUMA_MODES,
                    help="luminance of G_A's output: generator (upstream), input (G_A only chooses colors; "
-                        "lines, lettering and screentone pass through) or darker (the darker of the two per "
+                        "lines, lettering and screentone pass through), darker (the darker of the two per "
                         "pixel: ink is kept, paper and fills may take color) or multiply (the page times a "
                         "color layer from G_A, as colorists lay flats under line art: ink stays black, "
                         "outlines are never tinted). test.py applies the same")
