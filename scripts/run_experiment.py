@@ -72,6 +72,7 @@ INK = (*GRAY_ID, "--bw_style", "ink")
 DARKER_INK = ("--output_luma", "darker", *INK)
 DARKER_RESIZE = ("--output_luma", "darker", "--upsampling", "resize")
 RECIPE = (*DARKER_RESIZE, "--ema_decay", "0.999")
+MULTIPLY_RECIPE = ("--output_luma", "multiply", "--upsampling", "resize", "--ema_decay", "0.999")
 
 # One change at a time against `plain`, then combinations. PRESET_CONFIG is what the demo preset
 # and --preset manga use (options/presets.py; a test keeps them in step). `recipe` is its
@@ -125,11 +126,10 @@ CONFIGS: Dict[str, Config] = {
     "luma_multiply": Config("plain + G_A's output is the page times a color layer (ink stays black, lines untinted)",
                             ("--output_luma", "multiply")),
     "multiply_resize_ema": Config("recipe with the page times a color layer instead of the darker luminance",
-                                  ("--output_luma", "multiply", "--upsampling", "resize", "--ema_decay", "0.999")),
+                                  MULTIPLY_RECIPE),
     "recipe_multiply": Config("recipe_gc_gray_ink with the page times a color layer instead of the darker "
                               "luminance: what --preset manga and the demo train",
-                              ("--output_luma", "multiply", "--upsampling", "resize", "--ema_decay", "0.999",
-                               "--global_context", *INK)),
+                              (*MULTIPLY_RECIPE, "--global_context", *INK)),
     "recipe_9blocks": Config("recipe with the issue's generator: resnet_9blocks, ngf 32",
                              (*RECIPE, "--netG", "resnet_9blocks", "--ngf", "32")),
 }
