@@ -428,9 +428,9 @@ class Colorizer:
 
 
 def _apply_output_luma(out: Image.Image, page: Image.Image, mode: str, band: int = 256) -> Image.Image:
-    """The generator's full-size RGB `out` with the page's luminance as `mode` asks, computed exactly
-    as in training (chroma scaled into the gamut, never clipped per channel), in bands of rows so a
-    large page needs little extra memory."""
+    """The generator's full-size RGB `out` combined with the page as `mode` asks, by the training's
+    own function (models/color.py output_with_luma), in bands of rows so a large page needs little
+    extra memory."""
     color = np.array(out, dtype=np.uint8)  # writable copies: torch.from_numpy wants them
     gray = np.array(page.convert("L"), dtype=np.uint8)
     result = np.empty_like(color)
