@@ -158,7 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--save_by_iter", action="store_true", help="also keep iter_<N> checkpoints at --save_latest_freq")
     g.add_argument("--continue_train", action="store_true", help="resume exactly from a checkpoint of this run")
     g.add_argument("--val_dataroot", default=None,
-                   help="folder with testA/ (B/W) and testB/ (color; same file names = pairs) to score during training")
+                   help="folder with testA/ (B/W) and testB/ (color; same file names = pairs) to score during "
+                        "training (see --val_phase)")
+    g.add_argument("--val_phase", default="test",
+                   help="validate on <val_dataroot>/<val_phase>A and <val_phase>B (and <val_phase>Masks for the "
+                        "page metrics); use val for a split kept apart from the test pages")
     g.add_argument("--val_freq", type=pos_int, default=1000, help="validate every N iterations (and at the end)")
     g.add_argument("--val_metric", default="auto", choices=VAL_METRIC_CHOICES,
                    help="keeps the 'best' checkpoint; auto: ciede2000 with pairs (direct color error, "

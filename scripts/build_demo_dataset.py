@@ -72,7 +72,9 @@ from typing import Iterable, Iterator, Sequence
 import cairosvg
 from PIL import Image, ImageFont
 
-import manga_pages
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for util/
+
+import manga_pages  # noqa: E402
 
 LOG = logging.getLogger("build_demo_dataset")
 

@@ -3,6 +3,14 @@
     python scripts/evaluate.py --pred results/demo/test_latest/images --gt datasets/demo/testB --out metrics.json
     python scripts/evaluate.py --pred datasets/demo/testA --gt datasets/demo/testB --real datasets/demo/trainB   # B/W baseline
     python scripts/evaluate.py --pred results/vol12 --real path/to/color_pages          # unpaired: FID/KID only
+    python scripts/evaluate.py --pred results/demo/test_latest/images --gt datasets/demo_pages/testB   # + page metrics
+
+Page metrics (util/page_metrics.py): where the ground truth has a masks folder beside it (testB ->
+testMasks, as scripts/build_demo_dataset.py --pages writes; or --masks), pages are also scored on
+what a reader looks at: bubble_ciede2000 (bubble interiors against white), lettering_dL (change of
+L* on the lettering), fill_ciede2000 and fill_chroma (characters' fills), and consistency (per
+character, the spread of its fills' mean a*b* over every panel and page, beside the ground
+truth's spread). Without masks one line says they were skipped.
 
 Paired (--gt): files pair by relative path without extension (pred `a/b.png` with gt `a/b.jpg`);
 leftovers then pair by file name alone where it is unique on both sides. Files without a partner
@@ -44,8 +52,10 @@ sys.path.insert(0, ROOT)
 from options.types import number_type  # noqa: E402
 from util.device import select_device  # noqa: E402
 from util.cli import run_main  # noqa: E402
+from util.errors import UserError  # noqa: E402
 from util.fileio import atomic_write_text  # noqa: E402
 from util.metrics import HIGHER_IS_BETTER, METRIC_KEYS, PAIRED_KEYS, Evaluation, evaluate_folders  # noqa: E402
+from util.page_metrics import PAGE_HIGHER_IS_BETTER, PAGE_KEYS, PageMasks, masks_folder_for  # noqa: E402
 
 log = logging.getLogger("evaluate")
 SHOWN_MISSING = 10  # names printed per kind of leftover; the JSON has them all
@@ -57,6 +67,14 @@ DESCRIPTIONS = {
     "ab_mae": "mean |a*|,|b*| error (chroma only)",
     "colorfulness_pred": "Hasler-Suesstrunk, predictions",
     "colorfulness_gt": "Hasler-Suesstrunk, ground truth",
+    "bubble_ciede2000": "CIEDE2000 from white inside speech bubbles",
+    "lettering_dL": "mean |delta L*| on lettering pixels",
+    "fill_ciede2000": "CIEDE2000 on the characters' fills",
+    "fill_chroma_pred": "mean chroma C*ab of the fills, predictions",
+    "fill_chroma_gt": "mean chroma C*ab of the fills, ground truth",
+    "consistency_pred": "per character: spread of its fills' mean a*b* over panels and pages",
+    "consistency_gt": "the same spread in the ground truth",
+    "consistency_ratio_max": "largest per-character spread ratio, prediction / ground truth",
 }
 
 
@@ -66,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pred", required=True, help="folder of colorized pages (searched recursively)")
     parser.add_argument("--gt", help="folder of ground-truth color pages, matching --pred by relative path")
     parser.add_argument("--real", help="folder of real color pages for FID/KID, need not match --pred (default: --gt)")
+    parser.add_argument("--masks", help="folder of page label masks (default: beside --gt, testB -> testMasks)")
     parser.add_argument("--out", help="write the summary as JSON here")
     parser.add_argument("--csv", help="write per-image paired metrics here (default: --out with .csv)")
     parser.add_argument("--no_fid", action="store_true", help="skip FID/KID")
@@ -100,20 +119,27 @@ def format_table(summary: Dict[str, Any]) -> str:
     shown = [key for key in METRIC_KEYS if summary[key] is not None or key in ("fid", "kid")]
     if summary["n_pairs"] == 0:
         shown = [key for key in shown if key not in PAIRED_KEYS]
-    lines = [f"{'metric':<18} {'value':>9}  {'better':<6}  what"]
+    shown += [key for key in PAGE_KEYS if summary.get(key) is not None]
+    directions = {**HIGHER_IS_BETTER, **PAGE_HIGHER_IS_BETTER}
+    lines = [f"{'metric':<22} {'value':>9}  {'better':<6}  what"]
     for key in shown:
-        better = {True: "higher", False: "lower"}.get(HIGHER_IS_BETTER.get(key), "")
-        lines.append(f"{key:<18} {_number(summary[key], key):>9}  {better:<6}  {descriptions[key]}")
+        better = {True: "higher", False: "lower"}.get(directions.get(key), "")
+        lines.append(f"{key:<22} {_number(summary[key], key):>9}  {better:<6}  {descriptions[key]}")
+    for character, spread in summary.get("consistency_per_character", {}).items():
+        lines.append(f"  {character:<20} {spread['pred']:>9.2f}  {'':<6}  fill-color spread "
+                     f"(ground truth {spread['gt']:.2f}, {int(spread['placements'])} placements)")
     return "\n".join(lines)
 
 
 def rows_to_csv(rows: List[Dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["name", "pred", "gt", *PAIRED_KEYS, "resized"])
+    region_keys = PAGE_KEYS[:5]
+    writer.writerow(["name", "pred", "gt", *PAIRED_KEYS, *region_keys, "resized"])
     for row in rows:
+        regions = ("" if row.get(key) is None else f"{row[key]:.6f}" for key in region_keys)
         writer.writerow([row["name"], row["pred"], row["gt"], *(f"{row[key]:.6f}" for key in PAIRED_KEYS),
-                         int(row["resized"])])
+                         *regions, int(row["resized"])])
     return buffer.getvalue()
 
 
@@ -135,11 +161,32 @@ def report(opt: argparse.Namespace, result: Evaluation) -> None:
     print(format_table(summary))
 
 
+def page_masks(opt: argparse.Namespace) -> Optional[PageMasks]:
+    """The masks for the page metrics: --masks, else the folder beside --gt; None (said once) if absent."""
+    if opt.masks is not None:
+        if not os.path.isdir(opt.masks):
+            raise UserError(f"--masks {opt.masks}: folder not found")
+        return PageMasks(opt.masks)
+    if opt.gt is None:
+        return None
+    folder = masks_folder_for(opt.gt)
+    if not os.path.isdir(folder):
+        print(f"page metrics (bubbles, lettering, fills, consistency) skipped: no masks folder {folder} "
+              f"(pass --masks to name one)")
+        return None
+    return PageMasks(folder)
+
+
 def run(opt: argparse.Namespace) -> int:
     device = str(select_device(opt.device, [0]))
+    masks = page_masks(opt)
     with logging_redirect_tqdm():
         result = evaluate_folders(opt.pred, opt.gt, opt.real, batch_size=opt.batch_size, compute_fid=not opt.no_fid,
-                                  kid_subsets=opt.kid_subsets, seed=opt.seed, device=device, progress=True)
+                                  kid_subsets=opt.kid_subsets, seed=opt.seed, device=device, progress=True,
+                                  masks=masks)
+    if masks is not None:
+        print(f"page metrics on {result.summary['n_masked']} of {result.summary['n_pairs']} pairs "
+              f"(masks: {masks.folder})")
     report(opt, result)
     csv_path = opt.csv or (os.path.splitext(opt.out)[0] + ".csv" if opt.out else None)
     if opt.out:

@@ -10,15 +10,13 @@ Sizes are in pixels and scale with the page width; ``BASE_WIDTH`` is the width a
 character at scale 1 is drawn on a ``BASE_CHARACTER`` px square, the size of the single-drawing
 demo set, so scale 1 here is "today's" scale and 3 is a close-up.
 
-Label image (``page_labels``), one uint8 per pixel:
+The label image (``page_labels``) follows the format ``util/page_metrics.py`` owns: 0 for paper,
+gutters, borders, backgrounds and ink lines, 1 inside a speech bubble, 2 on lettering, and
+16 + k on the fill of character placement ``k`` (``PagePlan.placements[k]`` names the character
+and the panel): the pixels inside the character's silhouette that are light in the ink drawing,
+where a colorist lays color, not covered by a later character or a bubble.
 
-- ``LABEL_OTHER`` (0): paper, gutters, panel borders, backgrounds, character ink lines;
-- ``LABEL_BUBBLE`` (1): the inside of a speech bubble, lettering excluded;
-- ``LABEL_LETTERING`` (2): pixels of the lettering's glyphs;
-- ``LABEL_FILL_BASE + k`` (16 + k): the fill of character placement ``k`` on this page, i.e. the
-  pixels inside the character's silhouette that are light in the ink drawing (where a colorist
-  lays color), not covered by a later character or a bubble. ``PagePlan.placements[k]`` names the
-  character and the panel.
+Run as part of ``scripts/build_demo_dataset.py``, which puts the repository root on sys.path.
 """
 
 from __future__ import annotations
@@ -30,15 +28,13 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from util.page_metrics import LABEL_BUBBLE, LABEL_FILL_BASE, LABEL_LETTERING, LABEL_OTHER
+
 BASE_WIDTH = 384
 BASE_CHARACTER = 128
 PAGE_ASPECT = 1.414  # ISO 216 (B5/A5 tankobon pages are this shape)
 SCALES = (1.0, 1.5, 2.0, 3.0)  # character size relative to the single-drawing demo set
 
-LABEL_OTHER = 0
-LABEL_BUBBLE = 1
-LABEL_LETTERING = 2
-LABEL_FILL_BASE = 16
 MAX_PLACEMENTS = 255 - LABEL_FILL_BASE
 
 # Light flat tints a colorist lays behind characters (sky, dusk, wall, grass, night), RGB 0-255.

@@ -6,6 +6,11 @@
     python scripts/run_experiment.py --table                             # mean +- spread per configuration (markdown)
     python scripts/run_experiment.py --grid bw_input plain recipe gt --seed 0 --out docs/images/experiments_grid.png
 
+    # manga pages: train on crops of datasets/demo_pages, colorize whole test pages, page metrics too,
+    # and the single drawings at their own scale and at 2x (build those with build_demo_dataset.py)
+    python scripts/run_experiment.py recipe_multiply --budget pages --epochs 14 --seeds 0 1 2 \
+        --also_test datasets/demo experiments/demo256
+
 Each (configuration, seed) runs three steps, each in its own process, as a user would run them:
 train.py with the budget flags + the configuration's flags + --seed, test.py on <dataroot>/testA
 (--precision fp32, so the score does not depend on the machine's bf16 support), and
@@ -45,10 +50,13 @@ from util.cli import run_main  # noqa: E402
 from util.errors import UserError  # noqa: E402
 from util.fileio import atomic_write_text  # noqa: E402
 from util.metrics import METRIC_KEYS, evaluate_folders  # noqa: E402
+from util.page_metrics import PAGE_KEYS, PageMasks, masks_folder_for  # noqa: E402
 
 log = logging.getLogger("run_experiment")
 
-DEFAULT_RESULTS = os.path.join("docs", "experiments", "results.jsonl")
+RESULTS = {"drawings": os.path.join("docs", "experiments", "results.jsonl"),
+           "pages": os.path.join("docs", "experiments", "pages.jsonl")}
+DATAROOTS = {"drawings": "datasets/demo", "pages": "datasets/demo_pages"}
 BW_INPUT = "bw_input"  # the B/W page itself as the prediction: the do-nothing baseline
 GROUND_TRUTH = "gt"  # only for --grid
 
@@ -58,6 +66,12 @@ BUDGET_FLAGS: Tuple[str, ...] = (
     "--netG", "resnet_6blocks", "--ngf", "24", "--ndf", "32", "--load_size", "128", "--crop_size", "112",
     "--num_threads", "2", "--print_freq", "120", "--display_freq", "100000", "--update_html_freq", "100000",
     "--save_latest_freq", "100000", "--save_epoch_freq", "1000", "--no_html",
+)
+# Pages: the same network on 112 px crops of whole 384 px wide pages (characters at 1x-3x of the
+# drawings' scale), as a user trains on real pages; the test pages are colorized whole.
+PAGE_BUDGET_FLAGS: Tuple[str, ...] = (
+    *BUDGET_FLAGS[:BUDGET_FLAGS.index("--load_size")], "--preprocess", "scale_width_and_crop", "--load_size", "384",
+    *BUDGET_FLAGS[BUDGET_FLAGS.index("--crop_size"):],
 )
 
 
@@ -138,8 +152,9 @@ CONFIGS: Dict[str, Config] = {
 PRESET_CONFIG = "recipe_multiply"
 
 
-def budget_flags(epochs: int) -> List[str]:
-    return [*BUDGET_FLAGS, "--n_epochs", str(epochs), "--n_epochs_decay", str(epochs)]
+def budget_flags(epochs: int, budget: str = "drawings") -> List[str]:
+    base = PAGE_BUDGET_FLAGS if budget == "pages" else BUDGET_FLAGS
+    return [*base, "--n_epochs", str(epochs), "--n_epochs_decay", str(epochs)]
 
 
 def read_rows(path: str) -> List[Dict[str, Any]]:
@@ -176,17 +191,34 @@ def _training_log(run_dir: str) -> Tuple[int, float]:
     return int(records[-1]["step"]), statistics.median(r["time/step"] for r in records)
 
 
-def score(pred_dir: str, dataroot: str) -> Dict[str, Optional[float]]:
-    result = evaluate_folders(pred_dir, os.path.join(dataroot, "testB"), os.path.join(dataroot, "trainB"))
+def score(pred_dir: str, dataroot: str, compute_fid: bool = True, phase: str = "test") -> Dict[str, Any]:
+    """Paired metrics against <dataroot>/<phase>B, FID/KID against trainB, page metrics where
+    <phase>Masks exists."""
+    gt_dir = os.path.join(dataroot, phase + "B")
+    masks_dir = masks_folder_for(gt_dir)
+    masks = PageMasks(masks_dir) if os.path.isdir(masks_dir) else None
+    result = evaluate_folders(pred_dir, gt_dir, os.path.join(dataroot, "trainB") if compute_fid else None,
+                              compute_fid=compute_fid, masks=masks)
     if result.missing["unreadable"] or result.missing["no_prediction"]:
         raise UserError(f"{pred_dir}: pages missing or unreadable: {result.missing}")
-    return {key: result.summary[key] for key in (*METRIC_KEYS, "kid_std")}
+    keys = (*METRIC_KEYS, "kid_std", *(PAGE_KEYS + ("consistency_per_character",) if masks else ()))
+    return {key: result.summary[key] for key in keys}
 
 
-def colorize(work: str, dataroot: str) -> str:
-    """test.py with the weights of the run in `work` on <dataroot>/testA; the folder of results."""
-    pred_dir = os.path.join(work, "pred")
-    cmd = [sys.executable, "test.py", "--dataroot", os.path.join(dataroot, "testA"), "--name", os.path.basename(work),
+def score_also(work: str, roots: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+    """Colorize and score each extra test set (<root>/testA against <root>/testB, no FID)."""
+    extra = {}
+    for root in roots:
+        label = os.path.basename(os.path.normpath(root))
+        pred_dir = colorize(work, root, "pred_" + label)
+        extra[label] = score(pred_dir, root, compute_fid=False)
+    return extra
+
+
+def colorize(work: str, dataroot: str, folder: str = "pred", phase: str = "test") -> str:
+    """test.py with the weights of the run in `work` on <dataroot>/<phase>A; the folder of results."""
+    pred_dir = os.path.join(work, folder)
+    cmd = [sys.executable, "test.py", "--dataroot", os.path.join(dataroot, phase + "A"), "--name", os.path.basename(work),
            "--checkpoints_dir", os.path.join(work, "checkpoints"), "--output_dir", pred_dir, "--precision", "fp32"]
     _run(cmd, os.path.join(work, "test.out"))
     return pred_dir
@@ -207,7 +239,7 @@ def rescore(rows: List[Dict[str, Any]], names: Sequence[str], opt: argparse.Name
 
 
 def run_one(name: str, seed: int, opt: argparse.Namespace) -> Dict[str, Any]:
-    run_name = f"{name}_e{opt.epochs}_seed{seed}"
+    run_name = f"{name}_e{opt.epochs}_seed{seed}" + ("_pages" if opt.budget == "pages" else "")
     work = os.path.abspath(os.path.join(opt.workdir, run_name))
     if os.path.isdir(work) and name != BW_INPUT:
         # Left by an interrupted or --force'd run: its logs would mix with this run's.
@@ -218,7 +250,7 @@ def run_one(name: str, seed: int, opt: argparse.Namespace) -> Dict[str, Any]:
         pred_dir = os.path.join(opt.dataroot, "testA")
         row.update(flags=[], iterations=0, train_s=0.0, s_per_iter=None)
     else:
-        flags = [*budget_flags(opt.epochs), *CONFIGS[name].flags]
+        flags = [*budget_flags(opt.epochs, opt.budget), *CONFIGS[name].flags]
         checkpoints = os.path.join(work, "checkpoints")
         train_cmd = [sys.executable, "train.py", "--dataroot", opt.dataroot, "--name", run_name,
                      "--checkpoints_dir", checkpoints, "--seed", str(seed), *flags]
@@ -231,6 +263,15 @@ def run_one(name: str, seed: int, opt: argparse.Namespace) -> Dict[str, Any]:
     log.info("%s seed %d: scoring", name, seed)
     row["metrics"] = score(pred_dir, opt.dataroot)
     row["pred_dir"] = os.path.relpath(pred_dir)
+    if os.path.isdir(os.path.join(opt.dataroot, "valA")):  # the split recipes are chosen on
+        val_dir = os.path.join(opt.dataroot, "valA") if name == BW_INPUT else colorize(work, opt.dataroot, "pred_val", "val")
+        row["val"] = score(val_dir, opt.dataroot, compute_fid=False, phase="val")
+    if opt.also_test:
+        if name == BW_INPUT:
+            row["also"] = {os.path.basename(os.path.normpath(r)): score(os.path.join(r, "testA"), r, compute_fid=False)
+                           for r in opt.also_test}
+        else:
+            row["also"] = score_also(work, opt.also_test)
     return row
 
 
@@ -350,8 +391,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=number_type(int, 0), nargs="+", default=[0], help="one run per seed")
     parser.add_argument("--epochs", type=number_type(int, 1), default=4,
                         help="budget: --n_epochs and --n_epochs_decay of every run (default: %(default)s)")
-    parser.add_argument("--dataroot", default="datasets/demo", help="needs trainA, trainB, testA, testB")
-    parser.add_argument("--results", default=DEFAULT_RESULTS, help="JSON-lines table the rows go to")
+    parser.add_argument("--budget", default="drawings", choices=sorted(RESULTS),
+                        help="drawings: 112 px crops of the 128 px drawings; pages: 112 px crops of 384 px wide pages, "
+                             "test pages colorized whole (default: %(default)s)")
+    parser.add_argument("--dataroot", default=None,
+                        help="needs trainA, trainB, testA, testB (default: datasets/demo, or datasets/demo_pages "
+                             "with --budget pages)")
+    parser.add_argument("--results", default=None, help="JSON-lines table the rows go to (default: "
+                                                        "docs/experiments/results.jsonl, or pages.jsonl for pages)")
+    parser.add_argument("--also_test", nargs="+", default=[], metavar="DATAROOT",
+                        help="also colorize and score these sets' testA against testB (no FID), e.g. the drawings "
+                             "at their own scale and at 2x")
     parser.add_argument("--workdir", default="experiments", help="run folders and colorized pages")
     parser.add_argument("--force", action="store_true", help="run again even if the row exists")
     parser.add_argument("--rescore", action="store_true",
@@ -420,6 +470,9 @@ def run(opt: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     opt = build_parser().parse_args(argv)
+    opt.dataroot = opt.dataroot or DATAROOTS[opt.budget]
+    opt.results = opt.results or RESULTS[opt.budget]
+    opt.also_test = [os.path.abspath(root) for root in opt.also_test]
     return run_main("run_experiment.py", lambda: run(opt))
 
 

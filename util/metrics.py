@@ -53,6 +53,7 @@ from tqdm import tqdm
 
 from data.image_folder import find_images, load_image
 from util.errors import UserError
+from util.page_metrics import PAGE_KEYS, Fill, PageMasks, region_scores, summarize
 
 log = logging.getLogger(__name__)
 
@@ -431,7 +432,7 @@ def _image_folder(flag: str, folder: str) -> List[str]:
 def evaluate_folders(pred_dir: str, gt_dir: Optional[str] = None, real_dir: Optional[str] = None,
                      batch_size: int = 16, compute_fid: bool = True, kid_subsets: int = 100, seed: int = 0,
                      device: str = "cpu", inception: Optional[InceptionFeatures] = None,
-                     progress: bool = False) -> Evaluation:
+                     progress: bool = False, masks: Optional[PageMasks] = None) -> Evaluation:
     """Score the images under `pred_dir` (recursive).
 
     With `gt_dir`: paired metrics per matched pair (see match_files; a prediction whose size
@@ -449,10 +450,12 @@ def evaluate_folders(pred_dir: str, gt_dir: Optional[str] = None, real_dir: Opti
     real_paths = _image_folder("--real", real_dir) if real_dir is not None else []
     missing: Dict[str, List[str]] = {"no_prediction": [], "no_ground_truth": [], "ambiguous": [], "unreadable": []}
     unreadable = missing["unreadable"]
-    summary: Dict[str, Any] = {key: None for key in METRIC_KEYS}
+    summary: Dict[str, Any] = {key: None for key in METRIC_KEYS + PAGE_KEYS}
     summary.update(kid_std=None, n_pairs=0, n_resized=0, n_pred=len(pred_paths), n_reference=0,
-                   fid_reference=None, kid_subset_size=None, kid_subsets=None, fid_skipped=None)
+                   fid_reference=None, kid_subset_size=None, kid_subsets=None, fid_skipped=None,
+                   n_masked=0, consistency_per_character={})
     rows: List[Dict[str, Any]] = []
+    fills: List[Fill] = []
 
     if gt_dir is not None:
         pairs, leftovers = match_files(pred_dir, pred_paths, gt_dir, gt_paths)
@@ -478,12 +481,20 @@ def evaluate_folders(pred_dir: str, gt_dir: Optional[str] = None, real_dir: Opti
                 unreadable.append(f"{pred_path}: {exc}")
                 log.error("cannot score %s: %s", pred_path, exc)
                 continue
+            if masks is not None and key in masks:
+                page, page_fills = region_scores(pred, gt, masks.labels(key, gt.shape[:2]), masks.characters(key))
+                scores.update(page)
+                fills += page_fills
             rows.append({"name": key, "pred": pred_path, "gt": gt_path, **scores, "resized": resized})
         log.info("paired metrics for %d pairs in %.2f s", len(rows), time.perf_counter() - start)
         summary["n_pairs"] = len(rows)
         summary["n_resized"] = sum(row["resized"] for row in rows)
         for key in PAIRED_KEYS:
             summary[key] = float(np.mean([row[key] for row in rows])) if rows else None
+        masked = [row for row in rows if "fill_ciede2000" in row]
+        if masked:
+            page_summary, per_character = summarize(masked, fills)
+            summary.update(page_summary, n_masked=len(masked), consistency_per_character=per_character)
 
     reference_dir, reference_paths = (real_dir, real_paths) if real_dir is not None else (gt_dir, gt_paths)
     if compute_fid:

@@ -1,8 +1,11 @@
 """Validation during training: colorize a fixed held-out set and score it (util/metrics.py).
 
-The set is <val_dataroot>/testA (B/W input) with <val_dataroot>/testB: files with the same
-relative path/stem are ground-truth pairs (paired metrics); FID/KID compare all predictions with
-every testB page whether paired or not, when the FID Inception package is installed.
+The set is <val_dataroot>/<phase>A (B/W input) with <val_dataroot>/<phase>B, phase being
+--val_phase (test by default, val for a split kept apart from the test pages): files with the
+same relative path/stem are ground-truth pairs (paired metrics); FID/KID compare all predictions
+with every <phase>B page whether paired or not, when the FID Inception package is installed.
+Where <val_dataroot>/<phase>Masks exists, the page metrics of util/page_metrics.py (bubbles,
+lettering, fills, consistency) are added.
 """
 
 import logging
@@ -18,7 +21,8 @@ from data.transforms import pad_to_multiple, scale_width, to_tensor, to_uint8
 from util.errors import UserError
 from util.image_grid import make_row, stack_rows
 from util.metrics import (HIGHER_IS_BETTER, PAIRED_KEYS, FidUnavailable, InceptionFeatures, fid, kid,
-                          load_rgb, match_files, paired_metrics)
+                          load_rgb, match_files, match_key, paired_metrics)
+from util.page_metrics import PageMasks, masks_folder_for, region_scores, summarize
 
 log = logging.getLogger(__name__)
 N_SHOWN = 4
@@ -32,18 +36,21 @@ def is_better(metric: str, value: float, best: Optional[float]) -> bool:
 
 class Validator:
     def __init__(self, dataroot: str, input_nc: int, width: int, multiple: int, max_images: int,
-                 metric: str, device: torch.device) -> None:
-        folder_A, folder_B = os.path.join(dataroot, "testA"), os.path.join(dataroot, "testB")
+                 metric: str, device: torch.device, phase: str = "test") -> None:
+        folder_A, folder_B = os.path.join(dataroot, phase + "A"), os.path.join(dataroot, phase + "B")
         paths_A = find_images(folder_A, max_images) if os.path.isdir(folder_A) else []
         paths_B = find_images(folder_B) if os.path.isdir(folder_B) else []
         if not paths_A or not paths_B:
-            raise UserError(f"--val_dataroot {dataroot}: needs images in testA/ (B/W) and testB/ (color)")
+            raise UserError(f"--val_dataroot {dataroot}: needs images in {phase}A/ (B/W) and {phase}B/ (color)")
         pairs, _ = match_files(folder_A, paths_A, folder_B, paths_B)
         gt_of = {pred: gt for _, pred, gt in pairs}
+        masks_dir = masks_folder_for(folder_B)
+        masks = PageMasks(masks_dir) if os.path.isdir(masks_dir) else None
         self.device = device
         self.inputs: List[torch.Tensor] = []
         self.sizes: List[Tuple[int, int]] = []
         self.gts: List[Optional[np.ndarray]] = []
+        self.labels: List[Optional[Tuple[np.ndarray, Dict[int, str]]]] = []
         for path in paths_A:
             img = scale_width(load_image(path, input_nc), width)
             self.sizes.append((img.size[1], img.size[0]))
@@ -51,7 +58,12 @@ class Validator:
             gt = gt_of.get(path)
             self.gts.append(None if gt is None else
                             np.asarray(Image.fromarray(load_rgb(gt)).resize(img.size, Image.BICUBIC)))
+            key = match_key(path, folder_A)
+            self.labels.append((masks.labels(key, self.sizes[-1]), masks.characters(key))
+                               if gt is not None and masks is not None and key in masks else None)
         self.paired = any(g is not None for g in self.gts)
+        if masks is None:
+            log.info("validation without page metrics: no masks folder %s", masks_dir)
         try:
             self.inception: Optional[InceptionFeatures] = InceptionFeatures(device=str(device))
         except FidUnavailable as exc:
@@ -81,6 +93,11 @@ class Validator:
         scored = [paired_metrics(p, g) for p, g in zip(preds, self.gts) if g is not None]
         for key in PAIRED_KEYS if scored else ():
             values[key] = float(np.mean([s[key] for s in scored]))
+        regions = [region_scores(p, g, *labels) for p, g, labels in zip(preds, self.gts, self.labels)
+                   if labels is not None]
+        if regions:
+            page_values, _ = summarize([page for page, _ in regions], [f for _, fills in regions for f in fills])
+            values.update({key: value for key, value in page_values.items() if value is not None})
         if self.inception is not None:
             feats = self.inception.features(preds)
             values["fid"] = fid(feats, self.real_features)
