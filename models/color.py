@@ -7,7 +7,11 @@ import torch
 
 _KR, _KG, _KB = 0.299, 0.587, 0.114
 # --output_luma: whose luminance G_A's output gets (see output_with_luma).
-OUTPUT_LUMA_MODES = ("generator", "input", "darker", "multiply")
+OUTPUT_LUMA_MODES = ("generator", "input", "darker", "multiply", "multiply_headroom")
+# multiply_headroom: the color layer spans [0, HEADROOM] instead of [0, 1] and the product is
+# clipped at white, so white (the most common target: paper, bubbles) sits at tanh(0.54), not at
+# tanh's asymptote, where the generator's gradient vanishes and it cannot come back.
+HEADROOM = 1.25
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:
@@ -55,6 +59,7 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str) -> torch.
     output read as a color layer in [0, 1], the way colorists lay flat colors under line art: black
     ink stays black and neutral, and an anti-aliased line edge keeps only its share of the color, so
     outlines are never tinted; the result is never lighter than the page either.
+    multiply_headroom: multiply with a layer in [0, HEADROOM], the product clipped at white.
     """
     if mode == "generator":
         return out
@@ -65,4 +70,7 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str) -> torch.
         return with_luma(out, torch.minimum(y_page, luma(out)))
     if mode == "multiply":
         return (out + 1.0) * (y_page + 1.0) * 0.5 - 1.0  # ((out + 1) / 2) * ((y + 1) / 2), back in [-1, 1]
+    if mode == "multiply_headroom":
+        layer = (out + 1.0) * (0.5 * HEADROOM)
+        return (layer * (y_page + 1.0)).clamp(max=2.0) - 1.0  # min(1, layer * (y + 1) / 2), back in [-1, 1]
     raise ValueError(f"unknown output_luma {mode!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}")

@@ -77,6 +77,9 @@ def build_test_parser() -> argparse.ArgumentParser:
                    help="working width for scale_width and --keep_lines (default: the training --load_size, else 512)")
     g.add_argument("--keep_lines", action="store_true",
                    help="keep the scan's own luminance at full resolution; take only color from the generator")
+    g.add_argument("--flat_fills", action="store_true",
+                   help="one color per region the ink encloses, as colorists lay flats: no halos or fringes "
+                        "along lines, each region consistent (models/flat_fills.py)")
     g.add_argument("--tile_size", type=nonneg_int, default=None,
                    help="run the generator on tiles of this size (0 = never); default: tile pages above 2 megapixels")
     g.add_argument("--tile_overlap", type=pos_int, default=64, help="pixels each tile shares with its neighbours")

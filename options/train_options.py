@@ -98,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "lines, lettering and screentone pass through), darker (the darker of the two per "
                         "pixel: ink is kept, paper and fills may take color) or multiply (the page times a "
                         "color layer from G_A, as colorists lay flats under line art: ink stays black, "
-                        "outlines are never tinted). test.py applies the same")
+                        "outlines are never tinted) or multiply_headroom (multiply with a layer up to 1.25, "
+                        "clipped at white, so white paper is not at tanh's asymptote: the recipe; plain "
+                        "multiply can saturate to an all-white layer on pages). test.py applies the same")
     g.add_argument("--lambda_gray_identity", type=nonneg_float, default=0.0,
                    help="weight of |G_A(B/W version of a color page) - that page| (works with --input_nc 1)")
     g.add_argument("--bw_style", default="gray", choices=BW_STYLES,

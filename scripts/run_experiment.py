@@ -49,7 +49,7 @@ from options.types import number_type  # noqa: E402
 from util.cli import run_main  # noqa: E402
 from util.errors import UserError  # noqa: E402
 from util.fileio import atomic_write_text  # noqa: E402
-from util.metrics import METRIC_KEYS, evaluate_folders  # noqa: E402
+from util.metrics import METRIC_KEYS, evaluate_folders, load_rgb, paired_metrics  # noqa: E402
 from util.page_metrics import PAGE_KEYS, PageMasks, masks_folder_for  # noqa: E402
 
 log = logging.getLogger("run_experiment")
@@ -77,8 +77,13 @@ PAGE_BUDGET_FLAGS: Tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Config:
+    """A training configuration; or, with `weights_of`, a test-time variant that colorizes that
+    configuration's runs (same seeds and budget) with `test_flags` instead of training again."""
+
     description: str
     flags: Tuple[str, ...]
+    test_flags: Tuple[str, ...] = ()
+    weights_of: Optional[str] = None
 
 
 GRAY_ID = ("--lambda_gray_identity", "5")  # as strong as the identity loss (0.5 x 10)
@@ -146,6 +151,17 @@ CONFIGS: Dict[str, Config] = {
                               (*MULTIPLY_RECIPE, "--global_context", *INK)),
     "recipe_9blocks": Config("recipe with the issue's generator: resnet_9blocks, ngf 32",
                              (*RECIPE, "--netG", "resnet_9blocks", "--ngf", "32")),
+    "recipe_headroom": Config("recipe_multiply with the color layer allowed up to 1.25 and the product clipped at "
+                              "white, so white paper is not at tanh's asymptote (plain multiply saturates to an "
+                              "all-white layer on pages)",
+                              ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context", *INK)),
+    # Test-time variants: the runs of `weights_of`, colorized differently (no training).
+    "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),
+                                   "recipe_headroom"),
+    "recipe_multiply_flat": Config("recipe_multiply's runs colorized with --flat_fills (one color per region "
+                                   "the ink encloses)", (), ("--flat_fills",), "recipe_multiply"),
+    "multiply_resize_ema_flat": Config("multiply_resize_ema's runs colorized with --flat_fills", (),
+                                       ("--flat_fills",), "multiply_resize_ema"),
 }
 
 
@@ -205,22 +221,25 @@ def score(pred_dir: str, dataroot: str, compute_fid: bool = True, phase: str = "
     return {key: result.summary[key] for key in keys}
 
 
-def score_also(work: str, roots: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+def score_also(work: str, roots: Sequence[str], test_flags: Sequence[str] = (), suffix: str = ""
+               ) -> Dict[str, Dict[str, Any]]:
     """Colorize and score each extra test set (<root>/testA against <root>/testB, no FID)."""
     extra = {}
     for root in roots:
         label = os.path.basename(os.path.normpath(root))
-        pred_dir = colorize(work, root, "pred_" + label)
+        pred_dir = colorize(work, root, "pred_" + label + suffix, test_flags=test_flags)
         extra[label] = score(pred_dir, root, compute_fid=False)
     return extra
 
 
-def colorize(work: str, dataroot: str, folder: str = "pred", phase: str = "test") -> str:
+def colorize(work: str, dataroot: str, folder: str = "pred", phase: str = "test",
+             test_flags: Sequence[str] = ()) -> str:
     """test.py with the weights of the run in `work` on <dataroot>/<phase>A; the folder of results."""
     pred_dir = os.path.join(work, folder)
     cmd = [sys.executable, "test.py", "--dataroot", os.path.join(dataroot, phase + "A"), "--name", os.path.basename(work),
-           "--checkpoints_dir", os.path.join(work, "checkpoints"), "--output_dir", pred_dir, "--precision", "fp32"]
-    _run(cmd, os.path.join(work, "test.out"))
+           "--checkpoints_dir", os.path.join(work, "checkpoints"), "--output_dir", pred_dir, "--precision", "fp32",
+           *test_flags]
+    _run(cmd, os.path.join(work, f"test_{folder}.out"))
     return pred_dir
 
 
@@ -238,40 +257,63 @@ def rescore(rows: List[Dict[str, Any]], names: Sequence[str], opt: argparse.Name
     return out
 
 
-def run_one(name: str, seed: int, opt: argparse.Namespace) -> Dict[str, Any]:
-    run_name = f"{name}_e{opt.epochs}_seed{seed}" + ("_pages" if opt.budget == "pages" else "")
+def _run_name(name: str, seed: int, opt: argparse.Namespace) -> str:
+    return f"{name}_e{opt.epochs}_seed{seed}" + ("_pages" if opt.budget == "pages" else "")
+
+
+def _train(name: str, seed: int, opt: argparse.Namespace, row: Dict[str, Any]) -> str:
+    """Train `name` with `seed` into a fresh work folder; fills the row's training columns."""
+    run_name = _run_name(name, seed, opt)
     work = os.path.abspath(os.path.join(opt.workdir, run_name))
-    if os.path.isdir(work) and name != BW_INPUT:
+    if os.path.isdir(work):
         # Left by an interrupted or --force'd run: its logs would mix with this run's.
         shutil.rmtree(work)
-    os.makedirs(work, exist_ok=True)
+    os.makedirs(work)
+    flags = [*budget_flags(opt.epochs, opt.budget), *CONFIGS[name].flags]
+    checkpoints = os.path.join(work, "checkpoints")
+    train_cmd = [sys.executable, "train.py", "--dataroot", opt.dataroot, "--name", run_name,
+                 "--checkpoints_dir", checkpoints, "--seed", str(seed), *flags]
+    log.info("%s seed %d: training", name, seed)
+    train_s = _run(train_cmd, os.path.join(work, "train.out"))
+    iterations, s_per_iter = _training_log(os.path.join(checkpoints, run_name))
+    row.update(flags=flags, iterations=iterations, train_s=round(train_s, 1), s_per_iter=round(s_per_iter, 4))
+    return work
+
+
+def _trained_work(name: str, seed: int, opt: argparse.Namespace, row: Dict[str, Any]) -> str:
+    """The work folder of an existing run of `name` (for a test-time variant); copies its training columns."""
+    trained = [r for r in read_rows(opt.results) if r["config"] == name and r["seed"] == seed
+               and r["epochs"] == opt.epochs]
+    work = os.path.abspath(os.path.join(opt.workdir, _run_name(name, seed, opt)))
+    if not trained or not os.path.isdir(work):
+        raise UserError(f"run {name} with --seeds {seed} --epochs {opt.epochs} first: its weights are needed")
+    row.update({key: trained[-1][key] for key in ("flags", "iterations", "train_s", "s_per_iter")})
+    return work
+
+
+def run_one(name: str, seed: int, opt: argparse.Namespace) -> Dict[str, Any]:
     row: Dict[str, Any] = {"config": name, "seed": seed, "epochs": opt.epochs, "dataroot": os.path.relpath(opt.dataroot)}
+    has_val = os.path.isdir(os.path.join(opt.dataroot, "valA"))  # the split recipes are chosen on
     if name == BW_INPUT:
-        pred_dir = os.path.join(opt.dataroot, "testA")
         row.update(flags=[], iterations=0, train_s=0.0, s_per_iter=None)
+        pred_dir, val_dir = os.path.join(opt.dataroot, "testA"), os.path.join(opt.dataroot, "valA")
+        also = {os.path.basename(os.path.normpath(r)): score(os.path.join(r, "testA"), r, compute_fid=False)
+                for r in opt.also_test}
     else:
-        flags = [*budget_flags(opt.epochs, opt.budget), *CONFIGS[name].flags]
-        checkpoints = os.path.join(work, "checkpoints")
-        train_cmd = [sys.executable, "train.py", "--dataroot", opt.dataroot, "--name", run_name,
-                     "--checkpoints_dir", checkpoints, "--seed", str(seed), *flags]
-        log.info("%s seed %d: training", name, seed)
-        train_s = _run(train_cmd, os.path.join(work, "train.out"))
-        iterations, s_per_iter = _training_log(os.path.join(checkpoints, run_name))
-        pred_dir = colorize(work, opt.dataroot)
-        row.update(flags=flags, iterations=iterations, train_s=round(train_s, 1),
-                   s_per_iter=round(s_per_iter, 4))
+        config = CONFIGS[name]
+        work = _trained_work(config.weights_of, seed, opt, row) if config.weights_of else _train(name, seed, opt, row)
+        suffix = f"_{name}" if config.weights_of else ""
+        row["test_flags"] = list(config.test_flags)
+        pred_dir = colorize(work, opt.dataroot, "pred" + suffix, test_flags=config.test_flags)
+        val_dir = colorize(work, opt.dataroot, "pred_val" + suffix, "val", config.test_flags) if has_val else None
+        also = score_also(work, opt.also_test, config.test_flags, suffix)
     log.info("%s seed %d: scoring", name, seed)
     row["metrics"] = score(pred_dir, opt.dataroot)
     row["pred_dir"] = os.path.relpath(pred_dir)
-    if os.path.isdir(os.path.join(opt.dataroot, "valA")):  # the split recipes are chosen on
-        val_dir = os.path.join(opt.dataroot, "valA") if name == BW_INPUT else colorize(work, opt.dataroot, "pred_val", "val")
+    if has_val:
         row["val"] = score(val_dir, opt.dataroot, compute_fid=False, phase="val")
-    if opt.also_test:
-        if name == BW_INPUT:
-            row["also"] = {os.path.basename(os.path.normpath(r)): score(os.path.join(r, "testA"), r, compute_fid=False)
-                           for r in opt.also_test}
-        else:
-            row["also"] = score_also(work, opt.also_test)
+    if also:
+        row["also"] = also
     return row
 
 
@@ -324,6 +366,49 @@ def format_table(rows: List[Dict[str, Any]], epochs: int) -> str:
     return "\n".join(lines)
 
 
+# Pages: what the page issue asks for, test split; val is the split the recipe is chosen on.
+PAGE_COLUMNS = (("val", "ciede2000", "val CIEDE2000 ↓", 2), ("test", "ciede2000", "CIEDE2000 ↓", 2),
+                ("test", "fill_ciede2000", "fills ↓", 1), ("test", "bubble_ciede2000", "bubbles ↓", 2),
+                ("test", "lettering_dL", "lettering ΔL* ↓", 2), ("test", "consistency_ratio_max", "spread ratio", 2),
+                ("test", "fill_chroma_pred", "fill chroma", 1), ("test", "colorfulness_pred", "colorfulness", 1),
+                ("demo", "ciede2000", "drawings 1×", 2), ("demo256", "ciede2000", "drawings 2×", 2))
+
+
+def _page_values(row: Dict[str, Any]) -> Dict[Tuple[str, str], float]:
+    values = {("test", k): v for k, v in row["metrics"].items() if isinstance(v, (int, float))}
+    values.update({("val", k): v for k, v in row.get("val", {}).items() if isinstance(v, (int, float))})
+    for label, metrics in row.get("also", {}).items():
+        values.update({(label, k): v for k, v in metrics.items() if isinstance(v, (int, float))})
+    return values
+
+
+def format_page_table(rows: List[Dict[str, Any]], epochs: int) -> str:
+    """The page table: one line per configuration, mean ± spread over seeds, B/W page first."""
+    groups: Dict[str, List[Dict[Tuple[str, str], float]]] = {}
+    speed: Dict[str, List[float]] = {}
+    for row in rows:
+        if row["epochs"] == epochs or row["config"] == BW_INPUT:
+            groups.setdefault(row["config"], []).append(_page_values(row))
+            if row["s_per_iter"]:
+                speed.setdefault(row["config"], []).append(row["s_per_iter"])
+    if not groups:
+        raise UserError(f"no rows with --epochs {epochs} yet; run some configurations first")
+    order = [BW_INPUT, *CONFIGS]
+    first = next(iter(groups.values()))[0]
+    header = ["configuration", "seeds"] + [title for *_, title, _ in PAGE_COLUMNS] + ["s/iter"]
+    header[header.index("colorfulness")] = f"colorfulness (gt {first.get(('test', 'colorfulness_gt'), 0):.1f})"
+    header[header.index("fill chroma")] = f"fill chroma (gt {first.get(('test', 'fill_chroma_gt'), 0):.1f})"
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * (len(header) - 2)]
+    for name in sorted(groups, key=lambda n: order.index(n) if n in order else len(order)):
+        cells = [f"`{name}`", str(len(groups[name]))]
+        for split, key, _, digits in PAGE_COLUMNS:
+            values = [v[(split, key)] for v in groups[name] if (split, key) in v]
+            cells.append(mean_spread(values, digits) if values else "-")
+        cells.append(f"{statistics.mean(speed[name]):.3f}" if name in speed else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def check_targets(rows: List[Dict[str, Any]], epochs: int, candidate: str = PRESET_CONFIG) -> str:
     """The issue's targets for `candidate` against the `bw_input` and `plain` rows, one line each."""
     groups = summarize(rows, epochs)
@@ -362,12 +447,31 @@ def _prediction_dir(rows: List[Dict[str, Any]], name: str, seed: int, epochs: in
     raise UserError(f"--grid {name}: no run with --seed {seed} and --epochs {epochs} in the results; run it first")
 
 
+def _worst_pages(pages: List[str], folder: str, dataroot: str, n_pages: int) -> List[str]:
+    """The `n_pages` test pages whose prediction under `folder` has the highest CIEDE2000, worst first."""
+    errors = []
+    for page in pages:
+        stem = os.path.splitext(os.path.basename(page))[0]
+        pred = [p for p in find_images(folder) if os.path.splitext(os.path.basename(p))[0] == stem]
+        gt = [p for p in find_images(os.path.join(dataroot, "testB"))
+              if os.path.splitext(os.path.basename(p))[0] == stem]
+        if pred and gt:
+            errors.append((paired_metrics(load_rgb(pred[0]), load_rgb(gt[0]))["ciede2000"], page))
+    return [page for _, page in sorted(errors, reverse=True)[:n_pages]]
+
+
 def make_grid(rows: List[Dict[str, Any]], names: Sequence[str], seed: int, epochs: int, dataroot: str,
-              n_pages: int) -> np.ndarray:
-    """One row per test page (spread over the sorted folder), one column per configuration."""
+              n_pages: int, worst: bool = False) -> np.ndarray:
+    """One row per test page (spread over the sorted folder, or the worst pages of the first
+    trained configuration with `worst`), one column per configuration."""
     folders = [_prediction_dir(rows, name, seed, epochs, dataroot) for name in names]
     pages = find_images(os.path.join(dataroot, "testA"))
     picks = [pages[i * len(pages) // n_pages] for i in range(min(n_pages, len(pages)))]
+    if worst:
+        trained = [f for n, f in zip(names, folders) if n not in (BW_INPUT, GROUND_TRUTH)]
+        if not trained:
+            raise UserError("--worst needs a trained configuration among the --grid columns")
+        picks = _worst_pages(pages, trained[0], dataroot, n_pages)
     strips = []
     for page in picks:
         stem = os.path.splitext(os.path.basename(page))[0]
@@ -412,6 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                     f"({BW_INPUT} and {GROUND_TRUTH} allowed)")
     parser.add_argument("--seed", type=number_type(int, 0), default=0, help="--grid: whose pages to show")
     parser.add_argument("--pages", type=number_type(int, 1), default=4, help="--grid: rows")
+    parser.add_argument("--worst", action="store_true",
+                        help="--grid: the pages the first trained column colors worst (CIEDE2000), not a spread")
     parser.add_argument("--out", help="--grid: PNG to write")
     return parser
 
@@ -423,6 +529,9 @@ def run(opt: argparse.Namespace) -> int:
         return 0
     if opt.table:
         rows = read_rows(opt.results)
+        if opt.budget == "pages":
+            print(format_page_table(rows, opt.epochs))
+            return 0
         print(format_table(rows, opt.epochs))
         print("\n" + check_targets(rows, opt.epochs))
         return 0
@@ -432,7 +541,7 @@ def run(opt: argparse.Namespace) -> int:
         unknown = [n for n in opt.grid if n not in CONFIGS and n not in (BW_INPUT, GROUND_TRUTH)]
         if unknown:
             raise UserError(f"--grid: unknown configuration {unknown[0]!r}; see --list")
-        grid = make_grid(read_rows(opt.results), opt.grid, opt.seed, opt.epochs, opt.dataroot, opt.pages)
+        grid = make_grid(read_rows(opt.results), opt.grid, opt.seed, opt.epochs, opt.dataroot, opt.pages, opt.worst)
         os.makedirs(os.path.dirname(os.path.abspath(opt.out)), exist_ok=True)
         Image.fromarray(grid).save(opt.out, optimize=True)
         print(f"grid: {opt.out} (columns: {' | '.join(opt.grid)})")

@@ -124,6 +124,24 @@ def test_output_luma_multiply_is_the_page_times_a_color_layer():
     assert (luma(mixed) <= luma(page) + 1e-6).all()
 
 
+def test_multiply_headroom_reaches_white_without_saturating_and_keeps_ink():
+    from models.color import HEADROOM
+
+    page = torch.ones(1, 1, 4, 4)
+    page[..., :2] = -1.0  # ink
+    # White paper needs a layer of 1, i.e. out = 2 / HEADROOM - 1: well inside tanh's range.
+    out = torch.full((1, 3, 4, 4), 2.0 / HEADROOM - 1.0, requires_grad=True)
+    mixed = output_with_luma(out, page, "multiply_headroom")
+    assert torch.allclose(mixed[..., 2:], torch.ones(1, 3, 4, 2), atol=1e-6), "paper reaches white"
+    assert torch.equal(mixed[..., :2], torch.full((1, 3, 4, 2), -1.0)), "ink stays black"
+    assert 2.0 / HEADROOM - 1.0 < 0.7, "white is far from the tanh asymptote"
+    # Just below white the gradient flows; past white the product is clipped, never brighter than paper.
+    (output_with_luma(out - 0.1, page, "multiply_headroom")[..., 2:].sum()).backward()
+    assert out.grad[..., 2:].abs().min() > 0.5
+    brighter = output_with_luma(torch.ones(1, 3, 4, 4), page, "multiply_headroom")
+    assert brighter.max() <= 1.0
+
+
 def test_output_luma_input_gray_identity_luma_loss_and_lr_D(tmp_path, dataroot):
     model, _ = _model(tmp_path, dataroot, ["--output_luma", "input", "--lambda_gray_identity", "2", "--lambda_luma", "1",
                                            "--lr_D", "0.0004"])
@@ -305,7 +323,7 @@ def test_every_experiment_config_parses(tmp_path, dataroot):
         assert opt.n_epochs == 1, name
 
 
-@pytest.mark.parametrize("mode", ["darker", "multiply"])
+@pytest.mark.parametrize("mode", ["darker", "multiply", "multiply_headroom"])
 def test_darker_and_multiply_models_keep_the_scan_ink_in_test_py(tmp_path, dataroot, mode):
     flags = tiny_flags(dataroot, str(tmp_path / "ck"), name="dark") + ["--output_luma", mode]
     assert train.main(flags) == 0

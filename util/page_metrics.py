@@ -13,7 +13,7 @@ character's flat colors.
 
 Metrics, all on CIELAB under D65 (scikit-image), per page and then averaged over pages:
 
-- ``bubble_ciede2000``: mean CIEDE2000 between the prediction and pure white inside bubbles
+- ``bubble_ciede2000``: mean CIEDE2000 between the prediction and paper white inside bubbles
   (lower is better; about 1 is a just-noticeable difference). Speech bubbles are paper white.
 - ``lettering_dL``: mean |L*_pred - L*_gt| on lettering pixels (lower is better; L* is 0-100).
   The ground truth's lettering is the scan's, so this is how much the lettering changed.
@@ -45,7 +45,9 @@ LABEL_FILL_BASE = 16
 LABELS_FILE = "labels.json"
 MASKS_SUFFIX = "Masks"  # testB -> testMasks
 MIN_FILL_PIXELS = 64  # a sliver of a character cropped by a panel edge has no reliable mean color
-WHITE_LAB = np.array([100.0, 0.0, 0.0])
+# Paper white, sRGB (255, 255, 255) through the same conversion as the pages, so that a white
+# bubble scores exactly 0 (scikit-image's white is L* 100 with a* b* a few thousandths off 0).
+WHITE_LAB = rgb2lab(np.ones((1, 1, 3)))[0, 0]
 
 PAGE_KEYS = ("bubble_ciede2000", "lettering_dL", "fill_ciede2000", "fill_chroma_pred", "fill_chroma_gt",
              "consistency_pred", "consistency_gt", "consistency_ratio_max")

@@ -1,0 +1,297 @@
+"""Manga pages: the page composer (scripts/manga_pages.py), the page metrics on known answers
+(util/page_metrics.py), and the metrics in evaluate.py and in validation during training."""
+
+import json
+import os
+import random
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.conftest import tiny_flags, write_images
+from util.page_metrics import (LABEL_BUBBLE, LABEL_FILL_BASE, LABEL_LETTERING, Fill, PageMasks, consistency,
+                               masks_folder_for, region_scores, summarize)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+import evaluate  # noqa: E402  (scripts/evaluate.py)
+import manga_pages  # noqa: E402  (scripts/manga_pages.py)
+
+RED = (220, 40, 40)
+
+
+def fake_character(_name: str, combo: object, size: int, color: bool) -> Image.Image:
+    """A stand-in drawing: a disc with a black outline, white inside (ink) or red (colored)."""
+    image = Image.new("RGBA", (size, size), (255, 255, 255, 0))
+    pad = size // 5
+    ImageDraw.Draw(image).ellipse((pad, pad, size - pad, size - pad), fill=RED + (255,) if color else (255,) * 4,
+                                  outline=(0, 0, 0, 255), width=max(2, size // 30))
+    return image
+
+
+def ink(name, combo, size):
+    return fake_character(name, combo, size, False)
+
+
+def colored(name, combo, size):
+    return fake_character(name, combo, size, True)
+
+
+@pytest.fixture(scope="module")
+def font():
+    return ImageFont.load_default(size=11)
+
+
+@pytest.fixture(scope="module")
+def page(font):
+    """A planned page rendered both ways, with its labels."""
+    plan = manga_pages.plan_page(192, {"dee": ["a", "b"], "dey": ["c"], "ringo": ["d"]}, random.Random("test/3"))
+    bw = np.asarray(manga_pages.render_page(plan, False, ink, font))
+    color = np.asarray(manga_pages.render_page(plan, True, colored, font))
+    return plan, bw, color, manga_pages.page_labels(plan, ink, font)
+
+
+# --------------------------------------------------------------------------------------------
+# the composer
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_layouts_have_3_to_5_disjoint_panels_inside_the_page(seed):
+    plan = manga_pages.plan_page(384, {"dee": ["a"], "dey": ["b"]}, random.Random(seed))
+    assert 3 <= len(plan.panels) <= 5
+    assert plan.height == round(384 * manga_pages.PAGE_ASPECT)
+    covered = np.zeros((plan.height, plan.width), int)
+    for x0, y0, x1, y1 in plan.panels:
+        assert 0 < x0 < x1 < plan.width and 0 < y0 < y1 < plan.height
+        covered[y0:y1, x0:x1] += 1
+    assert covered.max() == 1  # gutters: panels never overlap
+    assert {p.panel for p in plan.placements} == set(range(len(plan.panels)))  # every panel has someone
+    assert len({p.character for p in plan.placements}) < len(plan.placements)  # the cast recurs
+
+
+def test_pages_differ_only_where_a_colorist_works(page):
+    plan, bw, color, labels = page
+    assert bw.ndim == 2 and color.shape == bw.shape + (3,)
+    bubble, text = labels == LABEL_BUBBLE, labels == LABEL_LETTERING
+    assert bubble.any() and text.any()
+    assert (bw[bubble] == 255).all() and (color[bubble] == 255).all()  # bubbles are paper in both
+    assert bw[text].max() <= 128 and color[text].max() <= 128  # lettering: at least half-covered by ink
+    fill = labels >= LABEL_FILL_BASE
+    assert (bw[fill] >= 128).all()  # fills are light in the ink drawing ...
+    assert np.abs(color[fill].astype(int) - RED).max() < 40  # ... and the character's color on the color page
+    assert set(np.unique(labels[fill]) - LABEL_FILL_BASE) <= set(range(len(plan.placements)))
+
+
+def test_tinted_panels_are_flat_in_color_and_screentone_in_bw(page):
+    plan, bw, color, labels = page
+    tinted = [i for i, t in enumerate(plan.tints) if t >= 0]
+    assert tinted, "the fixture page should have a tinted panel"
+    for i in tinted:
+        x0, y0, x1, y1 = plan.panels[i]
+        inner = (slice(y0 + 3, y1 - 3), slice(x0 + 3, x1 - 3))
+        background = (labels[inner] == 0) & (bw[inner] > 0)  # not a character, not its outline
+        background &= np.all(np.abs(color[inner].astype(int) - manga_pages.TINTS[plan.tints[i]]) <= 1, axis=-1)
+        assert background.mean() > 0.3
+        values = bw[inner][background]
+        assert len(np.unique(values)) > 2  # dots, not a flat gray
+        assert (values < 128).mean() > 0.03 and (values > 200).mean() > 0.3
+
+
+@pytest.mark.parametrize("coverage", [0.1, 0.3, 0.5])
+def test_screentone_has_the_asked_ink_coverage(coverage):
+    tone = manga_pages.screentone(80, 64, coverage, period=4.0)
+    assert tone.shape == (64, 80) and 0.0 <= tone.min() and tone.max() <= 1.0
+    assert 1.0 - tone.mean() == pytest.approx(coverage, abs=0.03)
+
+
+def test_labels_json_names_each_fill(page):
+    plan, _, _, _ = page
+    table = manga_pages.placement_table(plan)
+    assert [row["label"] for row in table] == [LABEL_FILL_BASE + k for k in range(len(plan.placements))]
+    assert {row["character"] for row in table} <= {"dee", "dey", "ringo"}
+
+
+# --------------------------------------------------------------------------------------------
+# the metrics, on known answers
+
+
+def _page_with_regions():
+    """8 x 8 white page: rows 0-1 bubble, row 2 lettering (black in gt), rows 4-7 a fill (gray)."""
+    gt = np.full((8, 8, 3), 255, np.uint8)
+    labels = np.zeros((8, 8), np.uint8)
+    labels[0:2] = LABEL_BUBBLE
+    labels[2] = LABEL_LETTERING
+    gt[2] = 0
+    labels[4:8] = LABEL_FILL_BASE
+    gt[4:8] = 128
+    return gt, labels
+
+
+def test_bubble_and_lettering_scores_have_known_values():
+    gt, labels = _page_with_regions()
+    pred = gt.copy()
+    scores, _ = region_scores(pred, gt, labels, {LABEL_FILL_BASE: "dee"})
+    assert scores["bubble_ciede2000"] == pytest.approx(0.0, abs=1e-3)
+    assert scores["lettering_dL"] == pytest.approx(0.0, abs=1e-3)
+    assert scores["fill_ciede2000"] == pytest.approx(0.0, abs=1e-3)
+    # Half the bubble black: CIEDE2000(white, black) is 100 (dL 100 at mean L* 50, where S_L = 1).
+    pred[0] = 0
+    # Lettering turned white: L* goes from 0 to 100.
+    pred[2] = 255
+    scores, _ = region_scores(pred, gt, labels, {LABEL_FILL_BASE: "dee"})
+    assert scores["bubble_ciede2000"] == pytest.approx(50.0, abs=0.01)
+    assert scores["lettering_dL"] == pytest.approx(100.0, abs=0.01)
+
+
+def test_fill_scores_and_chroma_move_the_right_way():
+    gt, labels = _page_with_regions()
+    gt[4:8] = RED
+    gray = gt.copy()
+    gray[4:8] = 128
+    exact, _ = region_scores(gt, gt, labels, {LABEL_FILL_BASE: "dee"})
+    flat, _ = region_scores(gray, gt, labels, {LABEL_FILL_BASE: "dee"})
+    assert exact["fill_ciede2000"] == pytest.approx(0.0, abs=1e-3)
+    assert flat["fill_ciede2000"] > 20
+    assert flat["fill_chroma_pred"] == pytest.approx(0.0, abs=0.01)
+    assert flat["fill_chroma_gt"] == exact["fill_chroma_pred"] > 50  # a saturated red
+
+
+def test_absent_regions_score_none_and_small_fills_are_left_out():
+    gt = np.full((8, 8, 3), 255, np.uint8)
+    labels = np.zeros((8, 8), np.uint8)
+    labels[0, 0] = LABEL_FILL_BASE  # one pixel: below MIN_FILL_PIXELS
+    scores, fills = region_scores(gt, gt, labels, {LABEL_FILL_BASE: "dee"})
+    assert scores["bubble_ciede2000"] is None and scores["lettering_dL"] is None
+    assert fills == []
+
+
+def test_consistency_is_the_rms_distance_to_the_centroid():
+    fills = [Fill("dee", (0.0, 0.0), (1.0, 1.0), 100), Fill("dee", (6.0, 8.0), (1.0, 3.0), 100),
+             Fill("dey", (2.0, 2.0), (0.0, 0.0), 100)]  # dey has one placement: no spread
+    table = consistency(fills)
+    assert set(table) == {"dee"}
+    assert table["dee"]["pred"] == pytest.approx(5.0)  # centroid (3, 4), both points 5 away
+    assert table["dee"]["gt"] == pytest.approx(1.0)
+    summary, _ = summarize([{"bubble_ciede2000": 1.0}, {"bubble_ciede2000": None}], fills)
+    assert summary["bubble_ciede2000"] == 1.0  # a page without bubbles does not count
+    assert summary["consistency_ratio_max"] == pytest.approx(5.0)
+
+
+def test_masks_folder_sits_beside_the_ground_truth():
+    assert masks_folder_for(os.path.join("d", "testB")) == os.path.join("d", "testMasks")
+    assert masks_folder_for(os.path.join("d", "valB") + os.sep) == os.path.join("d", "valMasks")
+
+
+# --------------------------------------------------------------------------------------------
+# evaluate.py and validation
+
+
+def write_page_set(root: str, page, phase: str = "test", count: int = 2) -> None:
+    """<phase>A/B/Masks with `count` copies of the fixture page."""
+    plan, bw, color, labels = page
+    table = manga_pages.placement_table(plan)
+    for folder in ("A", "B", "Masks"):
+        os.makedirs(os.path.join(root, phase + folder), exist_ok=True)
+    for i in range(count):
+        name = f"page_{i:03d}"
+        Image.fromarray(bw).save(os.path.join(root, phase + "A", name + ".png"))
+        Image.fromarray(color).save(os.path.join(root, phase + "B", name + ".png"))
+        Image.fromarray(labels).save(os.path.join(root, phase + "Masks", name + ".png"))
+    with open(os.path.join(root, phase + "Masks", "labels.json"), "w") as f:
+        json.dump({f"page_{i:03d}": table for i in range(count)}, f)
+
+
+def test_evaluate_reports_page_metrics_where_masks_exist(tmp_path, page, capsys):
+    write_page_set(str(tmp_path), page)
+    out = tmp_path / "m.json"
+    # The B/W page as the prediction: bubbles and lettering perfect, fills gray.
+    assert evaluate.main(["--pred", str(tmp_path / "testA"), "--gt", str(tmp_path / "testB"), "--no_fid",
+                          "--out", str(out)]) == 0
+    summary = json.loads(out.read_text())
+    assert summary["n_masked"] == 2
+    assert summary["bubble_ciede2000"] == pytest.approx(0.0, abs=0.01)
+    assert summary["lettering_dL"] == pytest.approx(0.0, abs=0.1)  # rounding of anti-aliased glyphs
+    assert summary["fill_ciede2000"] > 10 and summary["fill_chroma_pred"] < 0.5
+    assert "dee" in summary["consistency_per_character"] or "dey" in summary["consistency_per_character"]
+    printed = capsys.readouterr().out
+    assert "bubble_ciede2000" in printed and "page metrics on 2 of 2 pairs" in printed
+    assert "fill_ciede2000" in (tmp_path / "m.csv").read_text().splitlines()[0]
+
+
+def test_evaluate_without_masks_says_so_in_one_line(tmp_path, page, capsys):
+    write_page_set(str(tmp_path), page)
+    os.rename(tmp_path / "testMasks", tmp_path / "elsewhere")
+    assert evaluate.main(["--pred", str(tmp_path / "testA"), "--gt", str(tmp_path / "testB"), "--no_fid"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "page metrics" in ln]
+    assert len(lines) == 1 and "skipped" in lines[0] and "testMasks" in lines[0]
+    assert evaluate.main(["--pred", str(tmp_path / "testA"), "--gt", str(tmp_path / "testB"), "--no_fid",
+                          "--masks", str(tmp_path / "elsewhere")]) == 0
+    assert "bubble_ciede2000" in capsys.readouterr().out
+
+
+def test_validation_logs_page_metrics_from_the_val_split(tmp_path, page):
+    from train import main as train_main
+
+    data = tmp_path / "data"
+    write_images(str(data / "trainA"), 4, 32, color=False, seed=1)
+    write_images(str(data / "trainB"), 4, 32, color=True, seed=2)
+    write_page_set(str(data), page, phase="val")
+    flags = tiny_flags(str(data), str(tmp_path / "ck")) + [
+        "--val_dataroot", str(data), "--val_phase", "val", "--val_freq", "4", "--load_size", "64"]
+    assert train_main(flags) == 0
+    events = EventAccumulator(str(tmp_path / "ck" / "tiny"), size_guidance={"scalars": 0}).Reload()
+    tags = events.Tags()["scalars"]
+    for tag in ("val/ciede2000", "val/bubble_ciede2000", "val/lettering_dL", "val/fill_ciede2000",
+                "val/consistency_pred", "val/consistency_gt"):
+        assert tag in tags, tag
+
+
+def test_page_masks_refuse_a_broken_labels_file(tmp_path):
+    from util.errors import UserError
+
+    (tmp_path / "labels.json").write_text("{not json")
+    with pytest.raises(UserError, match="labels.json"):
+        PageMasks(str(tmp_path))
+
+
+# --------------------------------------------------------------------------------------------
+# flat fills at inference
+
+
+def test_flat_fill_gives_each_enclosed_region_one_chroma_and_keeps_ink_and_luma():
+    from models.flat_fills import flat_fill
+
+    scan = np.full((40, 40), 255, np.uint8)
+    scan[:, 19:21] = 0  # a vertical line: two regions
+    rng = np.random.default_rng(0)
+    colored = np.zeros((40, 40, 3), np.uint8)
+    colored[:, :19] = (200, 120, 120)
+    colored[:, 21:] = (120, 120, 200)
+    colored = np.clip(colored + rng.integers(-30, 30, colored.shape), 0, 255).astype(np.uint8)  # noisy chroma
+    colored[:, 19:21] = 0
+    out = flat_fill(Image.fromarray(colored), Image.fromarray(scan))
+    ycc_in = np.asarray(Image.fromarray(colored).convert("YCbCr")).astype(int)
+    ycc = np.asarray(out.convert("YCbCr")).astype(int)
+    for region in (np.s_[:, :18], np.s_[:, 22:]):
+        assert np.ptp(ycc[region][..., 1]) <= 2 and np.ptp(ycc[region][..., 2]) <= 2  # one chroma (rounding)
+        assert np.abs(ycc[region][..., 0] - ycc_in[region][..., 0]).max() <= 2  # luminance kept
+    assert ycc[:, :18, 2].mean() > ycc[:, 22:, 2].mean() + 20  # red stays left, blue right: no bleeding
+    assert (np.asarray(out)[:, 18:22] == colored[:, 18:22]).all()  # ink and the pixels beside it untouched
+
+
+def test_test_py_flat_fills_runs_on_a_trained_model(dataroot, tmp_path):
+    from test import main as test_main
+    from train import main as train_main
+
+    flags = tiny_flags(dataroot, str(tmp_path / "ck")) + ["--output_luma", "multiply"]
+    assert train_main(flags) == 0
+    out = tmp_path / "out"
+    assert test_main(["--dataroot", os.path.join(dataroot, "testA"), "--name", "tiny", "--checkpoints_dir",
+                      str(tmp_path / "ck"), "--output_dir", str(out), "--flat_fills", "--device", "cpu",
+                      "--num_threads", "0"]) == 0
+    pages = sorted(os.listdir(out))
+    assert pages and all(Image.open(out / p).size == (32, 32) for p in pages)
