@@ -59,7 +59,8 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str) -> torch.
     output read as a color layer in [0, 1], the way colorists lay flat colors under line art: black
     ink stays black and neutral, and an anti-aliased line edge keeps only its share of the color, so
     outlines are never tinted; the result is never lighter than the page either.
-    multiply_headroom: multiply with a layer in [0, HEADROOM], the product clipped at white.
+    multiply_headroom: multiply with a layer in [0, HEADROOM], the product clipped at white; ink
+    stays black, and a gray pixel may lighten by up to the headroom (a tone's dots can fade a little).
     """
     if mode == "generator":
         return out

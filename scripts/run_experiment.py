@@ -155,6 +155,10 @@ CONFIGS: Dict[str, Config] = {
                               "white, so white paper is not at tanh's asymptote (plain multiply saturates to an "
                               "all-white layer on pages)",
                               ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context", *INK)),
+    "recipe_headroom_tone": Config("recipe_headroom with screentone-style B/W for the grayscale identity: flat "
+                                   "tints become dot screens, as the B/W pages print them",
+                                   ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context",
+                                    *GRAY_ID, "--bw_style", "screentone")),
     # Test-time variants: the runs of `weights_of`, colorized differently (no training).
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),
                                    "recipe_headroom"),
