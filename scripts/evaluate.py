@@ -3,7 +3,7 @@
     python scripts/evaluate.py --pred results/demo/test_latest/images --gt datasets/demo/testB --out metrics.json
     python scripts/evaluate.py --pred datasets/demo/testA --gt datasets/demo/testB --real datasets/demo/trainB   # B/W baseline
     python scripts/evaluate.py --pred results/vol12 --real path/to/color_pages          # unpaired: FID/KID only
-    python scripts/evaluate.py --pred results/demo/test_latest/images --gt datasets/demo_pages/testB   # + page metrics
+    python scripts/evaluate.py --pred colored_pages --gt datasets/demo_pages/testB      # + page metrics
 
 Page metrics (util/page_metrics.py): where the ground truth has a masks folder beside it (testB ->
 testMasks, as scripts/build_demo_dataset.py --pages writes; or --masks), pages are also scored on
