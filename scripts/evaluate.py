@@ -55,7 +55,8 @@ from util.cli import run_main  # noqa: E402
 from util.errors import UserError  # noqa: E402
 from util.fileio import atomic_write_text  # noqa: E402
 from util.metrics import HIGHER_IS_BETTER, METRIC_KEYS, PAIRED_KEYS, Evaluation, evaluate_folders  # noqa: E402
-from util.page_metrics import PAGE_HIGHER_IS_BETTER, PAGE_KEYS, PageMasks, masks_folder_for  # noqa: E402
+from util.page_metrics import (PAGE_HIGHER_IS_BETTER, PAGE_KEYS, REGION_KEYS, PageMasks, find_masks,  # noqa: E402
+                               masks_folder_for)
 
 log = logging.getLogger("evaluate")
 SHOWN_MISSING = 10  # names printed per kind of leftover; the JSON has them all
@@ -134,10 +135,9 @@ def format_table(summary: Dict[str, Any]) -> str:
 def rows_to_csv(rows: List[Dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    region_keys = PAGE_KEYS[:5]
-    writer.writerow(["name", "pred", "gt", *PAIRED_KEYS, *region_keys, "resized"])
+    writer.writerow(["name", "pred", "gt", *PAIRED_KEYS, *REGION_KEYS, "resized"])
     for row in rows:
-        regions = ("" if row.get(key) is None else f"{row[key]:.6f}" for key in region_keys)
+        regions = ("" if row.get(key) is None else f"{row[key]:.6f}" for key in REGION_KEYS)
         writer.writerow([row["name"], row["pred"], row["gt"], *(f"{row[key]:.6f}" for key in PAIRED_KEYS),
                          *regions, int(row["resized"])])
     return buffer.getvalue()
@@ -169,12 +169,11 @@ def page_masks(opt: argparse.Namespace) -> Optional[PageMasks]:
         return PageMasks(opt.masks)
     if opt.gt is None:
         return None
-    folder = masks_folder_for(opt.gt)
-    if not os.path.isdir(folder):
-        print(f"page metrics (bubbles, lettering, fills, consistency) skipped: no masks folder {folder} "
-              f"(pass --masks to name one)")
-        return None
-    return PageMasks(folder)
+    masks = find_masks(opt.gt)
+    if masks is None:
+        print(f"page metrics (bubbles, lettering, fills, consistency) skipped: no masks folder "
+              f"{masks_folder_for(opt.gt)} (pass --masks to name one)")
+    return masks
 
 
 def run(opt: argparse.Namespace) -> int:

@@ -49,8 +49,8 @@ from options.types import number_type  # noqa: E402
 from util.cli import run_main  # noqa: E402
 from util.errors import UserError  # noqa: E402
 from util.fileio import atomic_write_text  # noqa: E402
-from util.metrics import METRIC_KEYS, evaluate_folders, load_rgb, paired_metrics  # noqa: E402
-from util.page_metrics import PAGE_KEYS, PageMasks, masks_folder_for  # noqa: E402
+from util.metrics import METRIC_KEYS, evaluate_folders, load_rgb, match_files, match_key, paired_metrics  # noqa: E402
+from util.page_metrics import PAGE_KEYS, find_masks  # noqa: E402
 
 log = logging.getLogger("run_experiment")
 
@@ -162,10 +162,6 @@ CONFIGS: Dict[str, Config] = {
     # Test-time variants: the runs of `weights_of`, colorized differently (no training).
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),
                                    "recipe_headroom"),
-    "recipe_multiply_flat": Config("recipe_multiply's runs colorized with --flat_fills (one color per region "
-                                   "the ink encloses)", (), ("--flat_fills",), "recipe_multiply"),
-    "multiply_resize_ema_flat": Config("multiply_resize_ema's runs colorized with --flat_fills", (),
-                                       ("--flat_fills",), "multiply_resize_ema"),
 }
 
 
@@ -215,8 +211,7 @@ def score(pred_dir: str, dataroot: str, compute_fid: bool = True, phase: str = "
     """Paired metrics against <dataroot>/<phase>B, FID/KID against trainB, page metrics where
     <phase>Masks exists."""
     gt_dir = os.path.join(dataroot, phase + "B")
-    masks_dir = masks_folder_for(gt_dir)
-    masks = PageMasks(masks_dir) if os.path.isdir(masks_dir) else None
+    masks = find_masks(gt_dir)
     result = evaluate_folders(pred_dir, gt_dir, os.path.join(dataroot, "trainB") if compute_fid else None,
                               compute_fid=compute_fid, masks=masks)
     if result.missing["unreadable"] or result.missing["no_prediction"]:
@@ -453,14 +448,11 @@ def _prediction_dir(rows: List[Dict[str, Any]], name: str, seed: int, epochs: in
 
 def _worst_pages(pages: List[str], folder: str, dataroot: str, n_pages: int) -> List[str]:
     """The `n_pages` test pages whose prediction under `folder` has the highest CIEDE2000, worst first."""
-    errors = []
-    for page in pages:
-        stem = os.path.splitext(os.path.basename(page))[0]
-        pred = [p for p in find_images(folder) if os.path.splitext(os.path.basename(p))[0] == stem]
-        gt = [p for p in find_images(os.path.join(dataroot, "testB"))
-              if os.path.splitext(os.path.basename(p))[0] == stem]
-        if pred and gt:
-            errors.append((paired_metrics(load_rgb(pred[0]), load_rgb(gt[0]))["ciede2000"], page))
+    gt_dir = os.path.join(dataroot, "testB")
+    pairs, _ = match_files(folder, find_images(folder), gt_dir, find_images(gt_dir))
+    page_of = {match_key(page, os.path.join(dataroot, "testA")): page for page in pages}
+    errors = [(paired_metrics(load_rgb(pred), load_rgb(gt))["ciede2000"], page_of[key])
+              for key, pred, gt in pairs if key in page_of]
     return [page for _, page in sorted(errors, reverse=True)[:n_pages]]
 
 

@@ -170,8 +170,8 @@ def test_absent_regions_score_none_and_small_fills_are_left_out():
 
 
 def test_consistency_is_the_rms_distance_to_the_centroid():
-    fills = [Fill("dee", (0.0, 0.0), (1.0, 1.0), 100), Fill("dee", (6.0, 8.0), (1.0, 3.0), 100),
-             Fill("dey", (2.0, 2.0), (0.0, 0.0), 100)]  # dey has one placement: no spread
+    fills = [Fill("dee", (0.0, 0.0), (1.0, 1.0)), Fill("dee", (6.0, 8.0), (1.0, 3.0)),
+             Fill("dey", (2.0, 2.0), (0.0, 0.0))]  # dey has one placement: no spread
     table = consistency(fills)
     assert set(table) == {"dee"}
     assert table["dee"]["pred"] == pytest.approx(5.0)  # centroid (3, 4), both points 5 away

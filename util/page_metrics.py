@@ -49,8 +49,9 @@ MIN_FILL_PIXELS = 64  # a sliver of a character cropped by a panel edge has no r
 # bubble scores exactly 0 (scikit-image's white is L* 100 with a* b* a few thousandths off 0).
 WHITE_LAB = rgb2lab(np.ones((1, 1, 3)))[0, 0]
 
-PAGE_KEYS = ("bubble_ciede2000", "lettering_dL", "fill_ciede2000", "fill_chroma_pred", "fill_chroma_gt",
-             "consistency_pred", "consistency_gt", "consistency_ratio_max")
+REGION_KEYS = ("bubble_ciede2000", "lettering_dL", "fill_ciede2000", "fill_chroma_pred", "fill_chroma_gt")  # per page
+CONSISTENCY_KEYS = ("consistency_pred", "consistency_gt", "consistency_ratio_max")  # over the whole set
+PAGE_KEYS = REGION_KEYS + CONSISTENCY_KEYS
 PAGE_HIGHER_IS_BETTER = {"bubble_ciede2000": False, "lettering_dL": False, "fill_ciede2000": False}
 
 
@@ -60,7 +61,6 @@ class Fill(NamedTuple):
     character: str
     pred_ab: Tuple[float, float]
     gt_ab: Tuple[float, float]
-    pixels: int
 
 
 def masks_folder_for(gt_dir: str) -> str:
@@ -69,6 +69,12 @@ def masks_folder_for(gt_dir: str) -> str:
     name = os.path.basename(gt_dir)
     stem = name[:-1] if name.endswith("B") else name
     return os.path.join(os.path.dirname(gt_dir), stem + MASKS_SUFFIX)
+
+
+def find_masks(gt_dir: str) -> Optional["PageMasks"]:
+    """The masks beside `gt_dir` (masks_folder_for), or None when that folder does not exist."""
+    folder = masks_folder_for(gt_dir)
+    return PageMasks(folder) if os.path.isdir(folder) else None
 
 
 class PageMasks:
@@ -135,10 +141,9 @@ def region_scores(pred: np.ndarray, gt: np.ndarray, labels: np.ndarray, characte
     fills = []
     for label, character in sorted(characters.items()):
         where = labels == label
-        count = int(where.sum())
-        if count >= MIN_FILL_PIXELS:
+        if int(where.sum()) >= MIN_FILL_PIXELS:
             fills.append(Fill(character, tuple(lab_pred[where][:, 1:].mean(axis=0)),
-                              tuple(lab_gt[where][:, 1:].mean(axis=0)), count))
+                              tuple(lab_gt[where][:, 1:].mean(axis=0))))
     return scores, fills
 
 
@@ -171,7 +176,7 @@ def summarize(page_scores: Sequence[Dict[str, Optional[float]]], fills: Sequence
     Returns the PAGE_KEYS summary (None where nothing was measured) and the per-character table.
     """
     summary: Dict[str, Optional[float]] = {}
-    for key in PAGE_KEYS[:5]:
+    for key in REGION_KEYS:
         values = [s[key] for s in page_scores if s.get(key) is not None]
         summary[key] = float(np.mean(values)) if values else None
     per_character = consistency(fills)

@@ -22,7 +22,7 @@ from util.errors import UserError
 from util.image_grid import make_row, stack_rows
 from util.metrics import (HIGHER_IS_BETTER, PAIRED_KEYS, FidUnavailable, InceptionFeatures, fid, kid,
                           load_rgb, match_files, match_key, paired_metrics)
-from util.page_metrics import PageMasks, masks_folder_for, region_scores, summarize
+from util.page_metrics import find_masks, masks_folder_for, region_scores, summarize
 
 log = logging.getLogger(__name__)
 N_SHOWN = 4
@@ -44,8 +44,7 @@ class Validator:
             raise UserError(f"--val_dataroot {dataroot}: needs images in {phase}A/ (B/W) and {phase}B/ (color)")
         pairs, _ = match_files(folder_A, paths_A, folder_B, paths_B)
         gt_of = {pred: gt for _, pred, gt in pairs}
-        masks_dir = masks_folder_for(folder_B)
-        masks = PageMasks(masks_dir) if os.path.isdir(masks_dir) else None
+        masks = find_masks(folder_B)
         self.device = device
         self.inputs: List[torch.Tensor] = []
         self.sizes: List[Tuple[int, int]] = []
@@ -63,7 +62,7 @@ class Validator:
                                if gt is not None and masks is not None and key in masks else None)
         self.paired = any(g is not None for g in self.gts)
         if masks is None:
-            log.info("validation without page metrics: no masks folder %s", masks_dir)
+            log.info("validation without page metrics: no masks folder %s", masks_folder_for(folder_B))
         try:
             self.inception: Optional[InceptionFeatures] = InceptionFeatures(device=str(device))
         except FidUnavailable as exc:
