@@ -26,6 +26,7 @@ from PIL import Image
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from data.descreen import descreen
 from data.image_folder import find_images, load_image
 from models.colorizer import Colorizer, resolve_precision
 from models.flat_fills import flat_fill
@@ -136,11 +137,12 @@ def run(opt: argparse.Namespace) -> int:
     colorizer = Colorizer(gen.net, device, required_multiple(gen.net_g), output_nc=gen.output_nc,
                           input_nc=gen.input_nc, precision=precision, tile_size=opt.tile_size,
                           tile_overlap=opt.tile_overlap, output_luma=output_luma, work_width=work_width)
-    log.info("colorizing %d pages from %s with %s on %s (%s%s%s%s)", len(paths), opt.dataroot, gen.source, device,
+    log.info("colorizing %d pages from %s with %s on %s (%s%s%s%s%s)", len(paths), opt.dataroot, gen.source, device,
              precision, f", working width {work_width}" if work_width else ", full resolution",
              {"input": ", keep_lines", "darker": ", darker luminance",
               "multiply": ", page times color layer",
-              "multiply_headroom": ", page times color layer"}.get(output_luma, ""), ", flat fills" if opt.flat_fills else "")
+              "multiply_headroom": ", page times color layer"}.get(output_luma, ""),
+             ", descreened" if gen.descreen else "", ", flat fills" if opt.flat_fills else "")
 
     def output_path(src: str) -> str:
         rel = os.path.relpath(src, opt.dataroot)
@@ -162,9 +164,11 @@ def run(opt: argparse.Namespace) -> int:
                 log.error("failed %s: %s: %s", src, type(page).__name__, page)
             else:
                 try:
-                    result = colorizer.colorize(page)
+                    # A model trained on descreened pages sees, and multiplies with, the page descreened.
+                    seen = descreen(page) if gen.descreen else page
+                    result = colorizer.colorize(seen)
                     if opt.flat_fills and result.mode == "RGB":
-                        result = flat_fill(result, page)
+                        result = flat_fill(result, seen)
                 except RuntimeError as exc:  # e.g. out of memory on a huge page
                     failed.append(src)
                     log.error("failed %s: %s", src, " ".join(str(exc).split())[:200])

@@ -183,7 +183,7 @@ def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: Dis
     validator = None
     if opt.val_dataroot and ctx.is_main:
         validator = Validator(opt.val_dataroot, opt.input_nc, opt.load_size, required_multiple(opt.netG),
-                              opt.val_max_images, opt.val_metric, device, opt.val_phase)
+                              opt.val_max_images, opt.val_metric, device, opt.val_phase, opt.descreen)
     best = resume.get("best") if resume is not None else None
 
     if not ctx.is_main:

@@ -22,7 +22,8 @@ def _unaligned(opt: argparse.Namespace) -> Dataset:
                             preprocess_mode=opt.preprocess, load_size=opt.load_size, crop_size=opt.crop_size,
                             multiple=required_multiple(opt.netG), flip=not opt.no_flip,
                             serial_batches=opt.serial_batches,
-                            bw_style=opt.bw_style if opt.lambda_gray_identity > 0 else None)
+                            bw_style=opt.bw_style if opt.lambda_gray_identity > 0 else None,
+                            descreen_A=opt.descreen)
 
 
 DATASETS: Dict[str, Callable[[argparse.Namespace], Dataset]] = {"unaligned": _unaligned}

@@ -13,6 +13,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from data.bw_synthesis import synthesize_bw
+from data.descreen import descreen
 from data.image_folder import check_readable, find_images, load_image
 from data.transforms import preprocess, to_tensor
 from util.errors import UserError
@@ -38,9 +39,10 @@ def discover_domain(folder: str, max_count: float, flag_hint: str) -> List[str]:
 class UnalignedDataset(Dataset):
     def __init__(self, paths_A: List[str], paths_B: List[str], channels_A: int, channels_B: int, preprocess_mode: str,
                  load_size: int, crop_size: int, multiple: int, flip: bool, serial_batches: bool,
-                 bw_style: Optional[str] = None) -> None:
+                 bw_style: Optional[str] = None, descreen_A: bool = False) -> None:
         """`bw_style` (see data/bw_synthesis.py): also return "B_bw", a B/W version of the B image
-        made in that style, with A's channel count (for the grayscale identity loss)."""
+        made in that style, with A's channel count (for the grayscale identity loss). `descreen_A`:
+        A images are descreened (data/descreen.py) at their stored size, before resizing and crops."""
         self.paths_A = paths_A
         self.paths_B = paths_B
         self.channels_A = channels_A
@@ -52,6 +54,7 @@ class UnalignedDataset(Dataset):
         self.flip = flip
         self.serial_batches = serial_batches
         self.bw_style = bw_style
+        self.descreen_A = descreen_A
         # Modes that scale every image to --load_size can let JPEGs decode at reduced size.
         self.draft_size = load_size if preprocess_mode in ("resize_and_crop", "scale_width",
                                                            "scale_width_and_crop") else None
@@ -60,7 +63,8 @@ class UnalignedDataset(Dataset):
     def __len__(self) -> int:
         return max(len(self.paths_A), len(self.paths_B))
 
-    def _load(self, paths: List[str], index: int, channels: int, rng: np.random.Generator) -> Tuple[Image.Image, str]:
+    def _load(self, paths: List[str], index: int, channels: int, rng: np.random.Generator,
+              descreen_first: bool = False) -> Tuple[Image.Image, str]:
         """Decode paths[index]; a file that fails to decode is replaced by the next good one, with a warning."""
         for attempt in range(len(paths)):
             path = paths[(index + attempt) % len(paths)]
@@ -71,6 +75,8 @@ class UnalignedDataset(Dataset):
                     self._warned.add(path)
                     log.warning("skipping corrupt image %s (%s: %s)", path, type(exc).__name__, exc)
                 continue
+            if descreen_first:
+                img = descreen(img)
             img = preprocess(img, self.preprocess_mode, self.load_size, self.crop_size, self.multiple, self.flip, rng)
             return img, path
         raise RuntimeError(f"no image in the folder of {paths[0]} can be decoded any more")
@@ -79,7 +85,7 @@ class UnalignedDataset(Dataset):
         index, seed = (key, key) if isinstance(key, int) else key
         rng = np.random.default_rng(seed)
         index_B = index % len(self.paths_B) if self.serial_batches else int(rng.integers(len(self.paths_B)))
-        A, path_A = self._load(self.paths_A, index % len(self.paths_A), self.channels_A, rng)
+        A, path_A = self._load(self.paths_A, index % len(self.paths_A), self.channels_A, rng, self.descreen_A)
         B, path_B = self._load(self.paths_B, index_B, self.channels_B, rng)
         item: Dict[str, object] = {"A": to_tensor(A), "B": to_tensor(B), "A_paths": path_A, "B_paths": path_B}
         if self.bw_style is not None:

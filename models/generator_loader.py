@@ -32,6 +32,7 @@ class LoadedGenerator:
     train_load_size: Optional[int]  # the --load_size it was trained with, when known
     source: str
     output_luma: str = "generator"  # --output_luma it was trained with (models/color.py)
+    descreen: bool = False  # trained on descreened B/W pages (--descreen, data/descreen.py)
 
 
 def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.Namespace,
@@ -40,12 +41,13 @@ def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.N
     weights frozen. `suffix` is "_A", "_B" or upstream's --model_suffix. For G_A of a run trained
     with --ema_decay, the moving average `<label>_net_G_A_ema.pth` unless `use_average` is False.
     UserError if missing or unfitting."""
-    arch, train_load_size, output_luma = arch_flags, None, "generator"
+    arch, train_load_size, output_luma, descreen = arch_flags, None, "generator", False
     if os.path.isfile(os.path.join(run_dir, OPTIONS_JSON)):
         arch = load_options(run_dir)
         train_load_size = arch.load_size
         if suffix == "_A":  # only G_A was trained with these
             output_luma = arch.output_luma
+            descreen = arch.descreen
             if arch.ema_decay > 0 and use_average:
                 suffix = "_A_ema"
         log.info("architecture from %s: --netG %s --ngf %d --norm %s", os.path.join(run_dir, OPTIONS_JSON),
@@ -76,4 +78,4 @@ def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.N
         raise UserError(f"{source} does not fit --netG {arch.netG} --ngf {arch.ngf} --norm {arch.norm} "
                         f"--input_nc {input_nc} --output_nc {output_nc}: {detail}") from exc
     net.eval().requires_grad_(False).to(device)
-    return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, source, output_luma)
+    return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, source, output_luma, descreen)

@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "outlines are never tinted) or multiply_headroom (multiply with a layer up to 1.25, "
                         "clipped at white, so white paper is not at tanh's asymptote: the recipe; plain "
                         "multiply can saturate to an all-white layer on pages). test.py applies the same")
+    g.add_argument("--descreen", action="store_true",
+                   help="turn the B/W pages' screentone into the flat gray it stands for before G_A sees them "
+                        "(data/descreen.py), so a multiply can tint it; test.py does the same for such a model")
     g.add_argument("--lambda_gray_identity", type=nonneg_float, default=0.0,
                    help="weight of |G_A(B/W version of a color page) - that page| (works with --input_nc 1)")
     g.add_argument("--bw_style", default="gray", choices=BW_STYLES,

@@ -159,6 +159,14 @@ CONFIGS: Dict[str, Config] = {
                                    "tints become dot screens, as the B/W pages print them",
                                    ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context",
                                     *GRAY_ID, "--bw_style", "screentone")),
+    "recipe_descreen": Config("recipe_headroom on descreened B/W pages: screentone becomes the flat gray it "
+                              "stands for before G_A sees it, in training and at test time",
+                              ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context", *INK,
+                               "--descreen")),
+    "recipe_descreen_gray": Config("recipe_descreen with luminance B/W for the grayscale identity: a flat tint "
+                                   "becomes the flat gray that a descreened scan shows there",
+                                   ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context",
+                                    *GRAY_ID, "--bw_style", "gray", "--descreen")),
     # Test-time variants: the runs of `weights_of`, colorized differently (no training).
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),
                                    "recipe_headroom"),

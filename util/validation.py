@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from data.descreen import descreen
 from data.image_folder import find_images, load_image
 from data.transforms import pad_to_multiple, scale_width, to_tensor, to_uint8
 from util.errors import UserError
@@ -36,7 +37,8 @@ def is_better(metric: str, value: float, best: Optional[float]) -> bool:
 
 class Validator:
     def __init__(self, dataroot: str, input_nc: int, width: int, multiple: int, max_images: int,
-                 metric: str, device: torch.device, phase: str = "test") -> None:
+                 metric: str, device: torch.device, phase: str = "test", descreen_inputs: bool = False) -> None:
+        """`descreen_inputs`: descreen the B/W pages first, as for a model trained with --descreen."""
         folder_A, folder_B = os.path.join(dataroot, phase + "A"), os.path.join(dataroot, phase + "B")
         paths_A = find_images(folder_A, max_images) if os.path.isdir(folder_A) else []
         paths_B = find_images(folder_B) if os.path.isdir(folder_B) else []
@@ -51,7 +53,8 @@ class Validator:
         self.gts: List[Optional[np.ndarray]] = []
         self.labels: List[Optional[Tuple[np.ndarray, Dict[int, str]]]] = []
         for path in paths_A:
-            img = scale_width(load_image(path, input_nc), width)
+            img = load_image(path, input_nc)
+            img = scale_width(descreen(img) if descreen_inputs else img, width)
             self.sizes.append((img.size[1], img.size[0]))
             self.inputs.append(to_tensor(pad_to_multiple(img, multiple)).unsqueeze(0))
             gt = gt_of.get(path)
