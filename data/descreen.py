@@ -5,58 +5,88 @@ only darken the scan, so tone dots left in the input stay in the output as dark 
 tint; descreening first gives the color layer a flat gray to tint. Lines, lettering and paper
 are left exactly as they are.
 
-How a pixel is found to be tone: the page's dark pixels are split into 4-connected components.
-Ink lines and letters are long or large components; tone dots are small ones. A pixel is tone
-when at least `min_dots` small components start in the `window` x `window` square around it
-(lettering has a few isolated dots, a screen has many), it lies within 2 px of a dot, and it is
-not part of a large component. Each tone pixel becomes the mean of the tone pixels in the
-`window` x `window` square around it (the dots and the paper between them), which is the gray
-the screen prints. The default sizes suit screens of period 3 to 6 px (a 60-line tone scanned
-at 200 to 300 dpi); for larger scans raise `max_dot_area` and `window` with the period.
+How tone is found: the page's ink pixels (darker than paper and than the mean of the 9 x 9
+square around them, so the dots of a dense screen stay apart) are split into 4-connected
+components. Ink lines and
+letters are long or large components; tone dots are small ones, on a lattice. The screen's
+pitch is the median distance from a small component to its nearest small neighbour. A pixel is
+tone when its square of ~2.5 pitches holds at least half the dots a screen would put there (a
+screen fills it, lettering's full stops and a pair of eyes do not), it lies within about half a
+pitch of a dot, and it is not part of a large component. Each tone pixel becomes the
+Gaussian-weighted mean (sigma = one pitch) of the tone pixels around it, dots and the paper
+between them: the gray the screen prints. One pitch per page, from 3.5 px (a 60-line screen
+scanned at 200 dpi) up; a page with fewer than MIN_SCREEN_DOTS small components has no tone.
 """
+
+import math
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
-PAPER_LEVEL = 0.9  # luminance in [0, 1] below which a pixel counts as ink (dot or line)
-MAX_DOT_AREA = 16  # pixels: larger connected components are lines or letters
-WINDOW = 9  # pixels: the square in which dots are counted and tone is averaged
-MIN_DOTS = 5  # dots in a window that make it a screen
-DOT_REACH = 2  # pixels: how far beyond a dot the tone area reaches (the paper between dots)
+PAPER_LEVEL = 0.9  # luminance in [0, 1] below which a pixel may count as ink (dot or line)
+LOCAL_WINDOW = 9  # pixels: ink is darker than the mean of this square around it, by LOCAL_MARGIN
+LOCAL_MARGIN = 0.02
+DOT_CELLS = 4.0  # a dot covers at most this many pitch x pitch cells (touching dots of a dense screen merge)
 LINE_AREA = 64  # pixels: components at least this large are always lines, never tone
+MIN_SCREEN_DOTS = 50  # fewer small components on a page: no screen to remove
+WINDOW_PITCHES = 2.5  # side of the square in which dots are counted, in pitches
 
 
-def tone_mask(y: np.ndarray, max_dot_area: int = MAX_DOT_AREA, window: int = WINDOW,
-              min_dots: int = MIN_DOTS) -> np.ndarray:
-    """Where a page is screentone: H x W bool, from its H x W luminance `y` in [0, 1]."""
-    dark = y < PAPER_LEVEL
-    labels, count = ndimage.label(dark)
-    if count == 0:
+def ink_mask(y: np.ndarray) -> np.ndarray:
+    """H x W bool: the pixels of luminance `y` (H x W in [0, 1]) that are ink, dots or lines."""
+    local = ndimage.uniform_filter(y, size=LOCAL_WINDOW, mode="reflect")
+    return (y < PAPER_LEVEL) & (y < local - LOCAL_MARGIN)
+
+
+def screen_pitch(y: np.ndarray) -> float:
+    """The page's tone pitch in pixels (module docstring), or 0.0 when it has no screen.
+
+    `y`: H x W luminance in [0, 1].
+    """
+    labels, count = ndimage.label(ink_mask(y))
+    if count < MIN_SCREEN_DOTS:
+        return 0.0
+    sizes = np.bincount(labels.ravel())[1:]
+    small = np.flatnonzero(sizes <= LINE_AREA // 4) + 1
+    if len(small) < MIN_SCREEN_DOTS:
+        return 0.0
+    centres = np.asarray(ndimage.center_of_mass(np.ones_like(y), labels, small))
+    distances, _ = cKDTree(centres).query(centres, k=2)
+    return float(np.median(distances[:, 1]))
+
+
+def tone_mask(y: np.ndarray, pitch: float) -> np.ndarray:
+    """Where a page is screentone: H x W bool, from its H x W luminance `y` in [0, 1] and its
+    screen's `pitch` in pixels (screen_pitch)."""
+    dark = ink_mask(y)
+    if pitch <= 0:
         return np.zeros_like(dark)
+    labels, _ = ndimage.label(dark)
     sizes = np.bincount(labels.ravel())
-    small = sizes <= max_dot_area
+    small = sizes <= max(LINE_AREA // 4, DOT_CELLS * pitch * pitch)
     small[0] = False  # label 0 is paper
     dots = small[labels]
-    # One seed pixel per small component, so a dot counts once however many pixels it covers.
+    # One seed pixel per small component, so a dot counts once however many pixels it covers;
     # ndimage.label numbers components 0..count, so np.unique lists every label once, in order.
     _, first = np.unique(labels.ravel(), return_index=True)
     seeds = np.zeros(y.size, dtype=np.float64)
     seeds[first[small]] = 1.0
+    window = 2 * int(round(WINDOW_PITCHES * pitch / 2)) + 1
     dots_near = ndimage.uniform_filter(seeds.reshape(y.shape), size=window, mode="constant") * window * window
-    screen = dots_near >= min_dots - 0.5
+    # A screen puts one dot per pitch x pitch cell (a 45-degree lattice of that pitch).
+    screen = dots_near >= max(4.0, 0.5 * window * window / (pitch * pitch))
     square = np.ones((3, 3), bool)
-    near_dot = ndimage.binary_dilation(dots, structure=square, iterations=DOT_REACH)
-    tone = screen & near_dot & ~(dark & ~dots)
+    reach = max(1, int(math.ceil(pitch / 2)))
+    tone = screen & ndimage.binary_dilation(dots, structure=square, iterations=reach) & ~(dark & ~dots)
     # Neighbouring dots of a denser screen touch and make mid-sized components; closing the
     # mask takes those in, and the lines (large components) are taken out again.
-    line = dark & (sizes >= LINE_AREA)[labels]
-    line[labels == 0] = False
-    return ndimage.binary_closing(tone, structure=square, iterations=DOT_REACH) & ~line
+    line = (sizes >= LINE_AREA)[labels] & dark
+    return ndimage.binary_closing(tone, structure=square, iterations=reach) & ~line
 
 
-def descreen(img: Image.Image, max_dot_area: int = MAX_DOT_AREA, window: int = WINDOW,
-             min_dots: int = MIN_DOTS) -> Image.Image:
+def descreen(img: Image.Image) -> Image.Image:
     """The page with its screentone areas replaced by their mean gray (module docstring).
 
     `img`: mode 'L' or 'RGB' (a B/W scan; an RGB one is read through its luminance, and its tone
@@ -65,11 +95,12 @@ def descreen(img: Image.Image, max_dot_area: int = MAX_DOT_AREA, window: int = W
     """
     gray = img if img.mode == "L" else img.convert("L")
     y = np.asarray(gray, dtype=np.float64) / 255.0
-    tone = tone_mask(y, max_dot_area, window, min_dots)
+    pitch = screen_pitch(y)
+    tone = tone_mask(y, pitch)
     if not tone.any():
         return img
-    weight = ndimage.uniform_filter(tone.astype(np.float64), size=window, mode="constant")
-    total = ndimage.uniform_filter(np.where(tone, y, 0.0), size=window, mode="constant")
+    weight = ndimage.gaussian_filter(tone.astype(np.float64), sigma=pitch, mode="constant")
+    total = ndimage.gaussian_filter(np.where(tone, y, 0.0), sigma=pitch, mode="constant")
     flat = np.where(tone, total / np.maximum(weight, 1e-12), y)
     flat_u8 = np.round(np.clip(flat, 0.0, 1.0) * 255.0).astype(np.uint8)
     if img.mode == "L":
