@@ -14,11 +14,14 @@ always written to that results folder. Exit status: 0 all pages done, 1 some pag
 import argparse
 import collections
 import concurrent.futures
+import hashlib
+import json
 import logging
 import os
 import sys
 import time
-from typing import Deque, Iterator, List, Optional, Sequence, Tuple
+import urllib.parse
+from typing import Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import dominate
 from dominate import tags
@@ -41,6 +44,7 @@ from util.fileio import atomic_save_image, atomic_write_text
 
 log = logging.getLogger("test")
 DEFAULT_WORK_WIDTH = 512
+OUTPUT_MANIFEST = ".colorized_with.json"  # in the output folder: which weights wrote its pages
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -75,8 +79,55 @@ def prefetch(items: Sequence, load, workers: int, depth: int) -> Iterator:
                 yield item, exc
 
 
-def thumbnail_path(results_dir: str, rel: str, kind: str) -> str:
-    return os.path.join(results_dir, "thumbs", os.path.splitext(rel)[0] + f"_{kind}.jpg")
+def output_names(paths: Sequence[str], root: str) -> Dict[str, str]:
+    """Each input's output name under the output folder, without extension: its path relative to
+    `root` without its extension, or with it where two inputs would share a name (p001.jpg and
+    p001.png become p001.jpg and p001.png, written as p001.jpg.png and p001.png.png).
+    UserError if names still clash (also when they differ only in case, which some filesystems fold)."""
+    rels = {path: os.path.relpath(path, root) for path in paths}
+    stems = collections.Counter(os.path.splitext(rel)[0].casefold() for rel in rels.values())
+    names = {path: rel if stems[os.path.splitext(rel)[0].casefold()] > 1 else os.path.splitext(rel)[0]
+             for path, rel in rels.items()}
+    seen: Dict[str, str] = {}
+    for path, name in names.items():
+        other = seen.setdefault(name.casefold(), path)
+        if other != path:
+            raise UserError(f"{other} and {path} would both be written as {name}.png; rename one of them")
+    return names
+
+
+def thumbnail_path(results_dir: str, name: str, kind: str) -> str:
+    """`name`: the page's output name (output_names)."""
+    return os.path.join(results_dir, "thumbs", name + f"_{kind}.jpg")
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def claim_output_folder(out_root: str, outputs: Sequence[str], weights: str, overwrite: bool,
+                        skip_existing: bool) -> None:
+    """Refuse to write over another model's pages unless --overwrite; then record which weights
+    colorize into `out_root` (OUTPUT_MANIFEST), so a later run with other weights is refused too."""
+    manifest = os.path.join(out_root, OUTPUT_MANIFEST)
+    fingerprint = file_sha256(weights)
+    existing = [p for p in outputs if os.path.exists(p)]
+    if os.path.isfile(manifest):
+        with open(manifest, encoding="utf-8") as f:
+            previous = json.load(f)
+        if previous.get("sha256") != fingerprint and not overwrite:
+            raise UserError(f"{out_root} holds pages colorized with other weights ({previous.get('weights')}); "
+                            "pass --overwrite to replace them, or choose another --output_dir")
+    elif existing and not (overwrite or skip_existing):
+        raise UserError(f"{out_root} already holds {len(existing)} of these outputs (e.g. {existing[0]}) from "
+                        "unknown weights; pass --overwrite to replace them, --skip_existing to keep them, or "
+                        "choose another --output_dir")
+    os.makedirs(out_root, exist_ok=True)
+    atomic_write_text(manifest, json.dumps({"weights": os.path.abspath(weights), "sha256": fingerprint}, indent=1))
 
 
 def save_page(result: Image.Image, page: Image.Image, out_path: str, thumbs: Tuple[str, str], width: int) -> None:
@@ -90,8 +141,14 @@ def save_page(result: Image.Image, page: Image.Image, out_path: str, thumbs: Tup
         atomic_save_image(small, path)
 
 
-def write_html(results_dir: str, title: str, rows: List[Tuple[str, str, str]], width: int) -> None:
-    """index.html: one row per page, input beside output, each thumbnail linking to the full size."""
+def _url(rel_path: str) -> str:
+    """A relative file path as a URL path: '#', '?', '%' and spaces in file names are escaped."""
+    return urllib.parse.quote(rel_path.replace(os.sep, "/"))
+
+
+def write_html(results_dir: str, title: str, rows: List[Tuple[str, str, str, str]], width: int) -> None:
+    """index.html: one row per page (input's relative path, output name, input, output), input
+    beside output, each thumbnail linking to the full size."""
     doc = dominate.document(title=title)
     with doc.head:
         tags.meta(charset="utf-8")
@@ -101,12 +158,12 @@ def write_html(results_dir: str, title: str, rows: List[Tuple[str, str, str]], w
         tags.p(f"{len(rows)} pages. Click a thumbnail for the full-size image.")
         with tags.table():
             tags.tr(tags.th("page"), tags.th("input"), tags.th("colorized"))
-            for name, src, out in rows:
+            for label, name, src, out in rows:
                 with tags.tr():
-                    tags.td(name)
+                    tags.td(label)
                     for target, kind in ((src, "in"), (out, "out")):
-                        thumb = os.path.relpath(thumbnail_path(results_dir, name, kind), results_dir)
-                        tags.td(tags.a(tags.img(src=thumb, width=width), href=os.path.relpath(target, results_dir)))
+                        thumb = _url(os.path.relpath(thumbnail_path(results_dir, name, kind), results_dir))
+                        tags.td(tags.a(tags.img(src=thumb, width=width), href=_url(os.path.relpath(target, results_dir))))
     atomic_write_text(os.path.join(results_dir, "index.html"), doc.render())
 
 
@@ -144,9 +201,12 @@ def run(opt: argparse.Namespace) -> int:
               "multiply_headroom": ", page times color layer"}.get(output_luma, ""),
              ", descreened" if gen.descreen else "", ", flat fills" if opt.flat_fills else "")
 
+    names = output_names(paths, opt.dataroot)
+
     def output_path(src: str) -> str:
-        rel = os.path.relpath(src, opt.dataroot)
-        return os.path.join(out_root, os.path.splitext(rel)[0] + ".png")
+        return os.path.join(out_root, names[src] + ".png")
+
+    claim_output_folder(out_root, [output_path(p) for p in paths], gen.source, opt.overwrite, opt.skip_existing)
 
     todo = [p for p in paths if not (opt.skip_existing and os.path.exists(output_path(p)))]
     skipped = len(paths) - len(todo)
@@ -169,24 +229,27 @@ def run(opt: argparse.Namespace) -> int:
                     result = colorizer.colorize(seen)
                     if opt.flat_fills and result.mode == "RGB":
                         result = flat_fill(result, seen)
-                except RuntimeError as exc:  # e.g. out of memory on a huge page
+                except Exception as exc:  # e.g. out of memory on a huge page: one page's failure, not the folder's
                     failed.append(src)
-                    log.error("failed %s: %s", src, " ".join(str(exc).split())[:200])
+                    log.error("failed %s: %s: %s", src, type(exc).__name__, " ".join(str(exc).split())[:200])
                 else:
-                    rel = os.path.relpath(src, opt.dataroot)
-                    thumbs = (thumbnail_path(results_dir, rel, "in"), thumbnail_path(results_dir, rel, "out"))
-                    writes.append(writer.submit(save_page, result, page, output_path(src), thumbs,
-                                                opt.display_winsize))
-                    done += 1
+                    thumbs = (thumbnail_path(results_dir, names[src], "in"), thumbnail_path(results_dir, names[src], "out"))
+                    writes.append((src, writer.submit(save_page, result, page, output_path(src), thumbs,
+                                                      opt.display_winsize)))
             bar.update(1)
             bar.set_postfix({"pages/s": f"{bar.n / max(time.perf_counter() - start, 1e-9):.2f}"})
-        for future in writes:
-            future.result()
+        for src, future in writes:
+            try:
+                future.result()
+                done += 1
+            except Exception as exc:  # e.g. a full disk: this page failed, the others stand
+                failed.append(src)
+                log.error("failed %s: could not write %s: %s: %s", src, output_path(src), type(exc).__name__, exc)
     writer.shutdown()
 
-    rows = [(os.path.relpath(p, opt.dataroot), p, output_path(p)) for p in paths
+    rows = [(os.path.relpath(p, opt.dataroot), names[p], p, output_path(p)) for p in paths
             if p not in failed and os.path.exists(output_path(p))
-            and os.path.exists(thumbnail_path(results_dir, os.path.relpath(p, opt.dataroot), "out"))]
+            and os.path.exists(thumbnail_path(results_dir, names[p], "out"))]
     write_html(results_dir, f"{opt.name}: {opt.dataroot}", rows, opt.display_winsize)
     elapsed = time.perf_counter() - start
     log.info("colorized %d, failed %d%s in %.1f s; pages in %s, HTML %s", done, len(failed),

@@ -202,9 +202,15 @@ def _resnet_parts(net: nn.Module) -> Optional[Tuple[nn.Sequential, nn.Sequential
             nn.Sequential(*layers[up[-1]:]))
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+# A ResNet generator's reflection padding at a quarter of the page's size needs 2 px there.
+RESNET_SMALLEST_SIDE = 8
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int, smallest: int = 1) -> torch.Tensor:
+    """Pad right and bottom to sides that are multiples of `multiple` and at least `smallest`."""
     h, w = x.shape[2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
+    ph, pw = max(smallest - h, (-h) % multiple), max(smallest - w, (-w) % multiple)
+    ph, pw = ph + (-(h + ph)) % multiple, pw + (-(w + pw)) % multiple
     if ph == 0 and pw == 0:
         return x
     mode = "reflect" if ph < h and pw < w else "replicate"  # reflect needs the pad smaller than the side
@@ -262,6 +268,7 @@ class Colorizer:
         self.norms = _swap_instance_norms(net)
         self.parts = _resnet_parts(net)
         self.styled = isinstance(net, ResnetGenerator) and net.context is not None
+        self.smallest = RESNET_SMALLEST_SIDE if isinstance(net, ResnetGenerator) else multiple
         # On CPUs, half precision runs fastest as bf16/fp16 weights in channels-last layout
         # (oneDNN's native format) rather than under autocast, which converts every conv's input.
         self.cast_dtype = self.dtype if device.type == "cpu" else None
@@ -379,7 +386,7 @@ class Colorizer:
     def run_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """1 x C x H x W in [-1, 1] -> 1 x C' x H x W in [-1, 1], tiled when the page is large."""
         h, w = x.shape[2:]
-        xp = _pad_to_multiple(x, self.multiple)
+        xp = _pad_to_multiple(x, self.multiple, self.smallest)  # a tiny page is padded up, then cropped back
         hp, wp = xp.shape[2:]
         tile = self._tile_size_for(hp, wp)
         if tile == 0:

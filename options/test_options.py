@@ -66,6 +66,8 @@ def build_test_parser() -> argparse.ArgumentParser:
     g.add_argument("--phase", default="test", help="used in the results folder name")
     g.add_argument("--num_test", type=number_type(float, 1), default=math.inf, help="colorize at most this many pages")
     g.add_argument("--skip_existing", action="store_true", help="leave pages whose output already exists (resume a folder)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="write over pages that other weights colorized into the output folder (refused otherwise)")
     g.add_argument("--display_winsize", type=pos_int, default=256, help="thumbnail width on the HTML page")
 
     add_weights_flags(parser)

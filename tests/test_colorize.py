@@ -142,7 +142,7 @@ def test_bad_files_are_named_the_rest_colorized_exit_1(tmp_path, run_folder, cap
     assert "failed " + str(src / "text.jpg") in caplog.text
     assert "failed " + str(src / "truncated.png") in caplog.text
     assert "colorized 2, failed 2" in caplog.text
-    assert sorted(os.listdir(out)) == ["a.png", "b.png"]
+    assert sorted(os.listdir(out)) == [".colorized_with.json", "a.png", "b.png"]
 
 
 def test_skip_existing_resumes_a_folder(tmp_path, run_folder, caplog):
@@ -156,7 +156,7 @@ def test_skip_existing_resumes_a_folder(tmp_path, run_folder, caplog):
         assert _run(args + ["--skip_existing"]) == 0
     assert "colorized 1, failed 0, skipped 2" in caplog.text
     images = tmp_path / "r" / "tiny" / "test_latest" / "images"
-    assert sorted(os.listdir(images)) == ["0.png", "1.png", "2.png"]
+    assert sorted(os.listdir(images)) == [".colorized_with.json", "0.png", "1.png", "2.png"]
 
 
 @pytest.mark.parametrize("case,message", [
