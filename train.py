@@ -27,12 +27,13 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from data import create_dataset, create_loader
+from data.descreen import descreen
 from data.image_folder import find_images, load_image
-from data.sampler import EpochSampler
+from data.sampler import EpochSampler, samples_per_epoch
 from data.transforms import pad_to_multiple, scale_width, to_tensor
 from models import ARCHITECTURE_KEYS, create_model
 from models.cycle_gan import CycleGANModel, Visuals
-from models.networks import count_parameters, required_multiple
+from models.networks import count_parameters, required_multiple, smallest_generator_side
 from options.train_options import format_options, options_to_dict, parse_train_options, save_options
 from util.checkpoint import (architecture_mismatch, checkpoint_label, checkpoint_path, load_checkpoint,
                               save_checkpoint)
@@ -40,7 +41,7 @@ from util.cli import configure_console_logging
 from util.device import select_device
 from util.distributed import (DistContext, average_gradients, broadcast_parameters, init_distributed,
                               mean_over_ranks, shutdown, weights_in_sync)
-from util.errors import UserError
+from util.errors import TrainingDiverged, UserError
 from util.fileio import atomic_save_image
 from util.html_page import HTMLPage
 from util.image_grid import make_row, stack_rows
@@ -54,12 +55,21 @@ log = logging.getLogger("train")
 N_PROBES = 4
 
 
+def resumed_samples(checkpoint: Dict[str, Any]) -> int:
+    """Samples of its epoch a checkpoint had trained on. Checkpoints older than epoch_samples
+    stored iterations only: those ran as one process, at the batch size in their options."""
+    if checkpoint.get("epoch_samples") is not None:
+        return int(checkpoint["epoch_samples"])
+    return int(checkpoint["epoch_iter"]) * int(checkpoint["options"].get("batch_size", 1))
+
+
 def load_probes(opt: argparse.Namespace) -> List[torch.Tensor]:
     """A fixed handful of pages, rendered at every display step so progress compares across time and runs.
 
     Held-out pages (<dataroot>/testA) when present, else training pages, spread evenly over the
     sorted folder; shown at the scale the generator trains at (--load_size wide; native size,
-    capped at twice --crop_size, for the crop and none modes) and padded to the size it needs.
+    capped at twice --crop_size, for the crop and none modes), descreened with --descreen, and
+    padded to the multiple it needs. A page too small for the generator at that scale is skipped.
     """
     side = "A" if opt.direction == "AtoB" else "B"
     for folder in (os.path.join(opt.dataroot, "test" + side), os.path.join(opt.dataroot, opt.phase + side)):
@@ -75,7 +85,12 @@ def load_probes(opt: argparse.Namespace) -> List[torch.Tensor]:
                 width = min(img.size[0], 2 * opt.crop_size)
             else:
                 width = opt.load_size
-            img = pad_to_multiple(scale_width(img, width), required_multiple(opt.netG))
+            img = pad_to_multiple(scale_width(descreen(img) if opt.descreen else img, width),
+                                  required_multiple(opt.netG))
+            if min(img.size) < smallest_generator_side(opt.netG):
+                log.warning("skipping probe page %s: %dx%d at the training scale, the generator needs at least "
+                            "%d px per side", path, img.size[0], img.size[1], smallest_generator_side(opt.netG))
+                continue
             probes.append(to_tensor(img).unsqueeze(0))
         if probes:
             return probes
@@ -85,6 +100,22 @@ def load_probes(opt: argparse.Namespace) -> List[torch.Tensor]:
 def probe_grid(model: CycleGANModel, probes: List[torch.Tensor], device: torch.device) -> np.ndarray:
     rows = [make_row([probe[0], model.colorize(probe.to(device))[0]]) for probe in probes]
     return stack_rows(rows)
+
+
+def check_finite_losses(step: int, losses: Dict[str, torch.Tensor]) -> None:
+    """TrainingDiverged naming the step and the losses that are NaN or infinite (one sync per step)."""
+    if bool(torch.isfinite(torch.stack([v.reshape(()) for v in losses.values()])).all()):
+        return
+    bad = ", ".join(f"{k} = {float(v):g}" for k, v in losses.items() if not bool(torch.isfinite(v)))
+    raise TrainingDiverged(f"step {step}: loss {bad}; training stopped, nothing saved from this step on. "
+                           "Resume the last good checkpoint with --continue_train and a lower --lr "
+                           "(or --precision fp32)")
+
+
+def nonfinite_weights(model: CycleGANModel) -> List[str]:
+    """Names of the networks holding a NaN or infinite weight."""
+    return [name for name, net in model.networks.items()
+            if not all(bool(torch.isfinite(p).all()) for p in net.parameters())]
 
 
 def batch_grids(visuals: Visuals) -> Dict[str, np.ndarray]:
@@ -158,7 +189,7 @@ def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: Dis
     grad_sync = functools.partial(average_gradients, world_size=ctx.world_size) if ctx.enabled else None
     # Pools draw per process; the networks start from rank 0's weights.
     model = create_model(opt, device, opt.seed + 100_003 * ctx.rank, grad_sync=grad_sync)
-    epoch, epoch_iter, global_step = opt.epoch_count, 0, 0
+    epoch, epoch_samples, global_step = opt.epoch_count, 0, 0
     if resume is not None:
         try:
             model.load_state_dict(resume, device)
@@ -166,7 +197,14 @@ def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: Dis
             raise UserError(f"checkpoint in {run_dir} does not fit the model built from the flags: "
                             f"{str(exc).splitlines()[0]}") from exc
         restore_rng_state(resume["rng"])
-        epoch, epoch_iter, global_step = resume["epoch"], resume["epoch_iter"], resume["global_step"]
+        epoch, epoch_samples, global_step = resume["epoch"], resumed_samples(resume), resume["global_step"]
+        if epoch_samples >= samples_per_epoch(len(dataset), ctx.world_size):  # saved at the epoch's end
+            epoch, epoch_samples = epoch + 1, 0
+        last_epoch = opt.n_epochs + opt.n_epochs_decay
+        if epoch > last_epoch:
+            raise UserError(f"{run_dir} already finished its {last_epoch} epochs (step {global_step}); to train "
+                            f"longer, raise --n_epochs or --n_epochs_decay (e.g. --n_epochs_decay "
+                            f"{opt.n_epochs_decay + max(1, last_epoch // 2)}); nothing was changed")
     if ctx.enabled and opt.norm == "batch":
         if device.type == "cuda":
             # Batch statistics over all processes' images, not each process's small batch.
@@ -183,20 +221,21 @@ def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: Dis
     validator = None
     if opt.val_dataroot and ctx.is_main:
         validator = Validator(opt.val_dataroot, opt.input_nc, opt.load_size, required_multiple(opt.netG),
-                              opt.val_max_images, opt.val_metric, device, opt.val_phase, opt.descreen)
+                              opt.val_max_images, opt.val_metric, device, opt.val_phase, opt.descreen,
+                              smallest_generator_side(opt.netG))
     best = resume.get("best") if resume is not None else None
 
     if not ctx.is_main:
-        return _train_loop(opt, run_dir, device, dataset, model, epoch, epoch_iter, global_step, resume is not None,
-                           ctx, None, None)
+        return _train_loop(opt, run_dir, device, dataset, model, epoch, epoch_samples, global_step,
+                           resume is not None, ctx, None, None)
     os.makedirs(run_dir, exist_ok=True)
     with log_to_file(os.path.join(run_dir, "train.log")):
-        return _train_loop(opt, run_dir, device, dataset, model, epoch, epoch_iter, global_step, resume is not None,
-                           ctx, validator, best)
+        return _train_loop(opt, run_dir, device, dataset, model, epoch, epoch_samples, global_step,
+                           resume is not None, ctx, validator, best)
 
 
 def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dataset: torch.utils.data.Dataset,
-                model: CycleGANModel, epoch: int, epoch_iter: int, global_step: int, resumed: bool,
+                model: CycleGANModel, epoch: int, epoch_samples: int, global_step: int, resumed: bool,
                 ctx: DistContext, validator: Optional[Validator], best: Optional[Dict[str, Any]]) -> Dict[str, float]:
     """The loop; only the main process (rank 0) writes logs, images, HTML, checkpoints and validates."""
     main = ctx.is_main
@@ -222,12 +261,13 @@ def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dat
                            world_size=ctx.world_size)
     loader = create_loader(dataset, sampler, opt.batch_size, opt.num_threads, device)
     iters_per_epoch = math.ceil(sampler.total // ctx.world_size / opt.batch_size)
-    if epoch_iter >= iters_per_epoch:  # the checkpoint was taken at an epoch's end
-        epoch, epoch_iter = epoch + 1, 0
+    sampler.set_epoch(epoch, start=epoch_samples)
+    first_epoch_iters = math.ceil(len(sampler) / opt.batch_size)  # left in the epoch it starts in
+    epoch_iter = iters_per_epoch - first_epoch_iters
     last_epoch = opt.n_epochs + opt.n_epochs_decay
-    total_steps = global_step + max(0, (last_epoch - epoch + 1) * iters_per_epoch - epoch_iter)
+    total_steps = global_step + first_epoch_iters + max(0, last_epoch - epoch) * iters_per_epoch
     if resumed:
-        log.info("resuming at epoch %d, iteration %d of %d (step %d)", epoch, epoch_iter, iters_per_epoch, global_step)
+        log.info("resuming at epoch %d, sample %d of %d (step %d)", epoch, epoch_samples, sampler.total, global_step)
 
     latest_saved_at = -1
 
@@ -237,8 +277,13 @@ def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dat
             labels = [label for label in labels if label != "latest"]  # nothing changed since
         if not labels:
             return
+        broken = nonfinite_weights(model)
+        if broken:
+            raise TrainingDiverged(f"step {global_step}: the weights of {', '.join(broken)} are not finite; not "
+                                   f"saved over the {'/'.join(labels)} checkpoint. Resume the last good checkpoint "
+                                   "with --continue_train and a lower --lr")
         save_checkpoint(run_dir, labels, model.state_dict(), at_epoch, at_iter, global_step, options_to_dict(opt),
-                        best=best)
+                        best=best, epoch_samples=epoch_samples)
         if "latest" in labels:
             latest_saved_at = global_step
         log.info("saved %s checkpoint (epoch %d, step %d)", "/".join(labels), at_epoch, global_step)
@@ -286,7 +331,7 @@ def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dat
         while epoch <= last_epoch:
             lr = opt.lr * lr_factor(epoch, opt.lr_policy, opt.n_epochs, opt.n_epochs_decay, opt.lr_decay_iters)
             model.set_lr(lr)
-            sampler.set_epoch(epoch, start=epoch_iter * opt.batch_size * ctx.world_size)
+            sampler.set_epoch(epoch, start=epoch_samples)
             bar.set_description(f"epoch {epoch}/{last_epoch}")
             data_start = time.perf_counter()
             for batch in loader:
@@ -300,9 +345,11 @@ def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dat
                 bw_B = batch["B_bw"].to(device, non_blocking=True) if "B_bw" in batch else None
                 visuals, g_stats = model.generator_step(real_A, real_B, bw_B)
                 d_stats = model.discriminator_step(visuals)
+                check_finite_losses(global_step + 1, {**g_stats, **d_stats})
 
                 global_step += 1
                 epoch_iter += 1
+                epoch_samples = min(sampler.total, epoch_samples + real_A.shape[0] * ctx.world_size)
                 images_in_interval += real_A.shape[0] * ctx.world_size
                 stats.report("loss", g_stats)
                 stats.report("loss", d_stats)
@@ -341,7 +388,7 @@ def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dat
             if main:
                 save(labels, epoch, epoch_iter)
             log.info("end of epoch %d / %d (lr %.2e)", epoch, last_epoch, lr)
-            epoch, epoch_iter = epoch + 1, 0
+            epoch, epoch_iter, epoch_samples = epoch + 1, 0, 0
 
     leftover = stats.averages()
     if ctx.enabled:
@@ -382,6 +429,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UserError as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingDiverged as exc:
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("train.py: interrupted; resume from the last saved checkpoint with --continue_train", file=sys.stderr)
         return 130

@@ -8,16 +8,23 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from data.sampler import EpochSampler
-from data.unaligned_dataset import UnalignedDataset, discover_domain
-from models.networks import required_multiple
+from data.unaligned_dataset import SizeRule, UnalignedDataset, discover_domain
+from models.networks import required_multiple, smallest_training_side
+
+
+def size_rule(opt: argparse.Namespace) -> SizeRule:
+    """The size rule for training images under these flags (also used for probe pages)."""
+    return SizeRule(opt.preprocess, opt.load_size, opt.crop_size, required_multiple(opt.netG),
+                    smallest_training_side(opt.netG, opt.netD, opt.n_layers_D, opt.num_D))
 
 
 def _unaligned(opt: argparse.Namespace) -> Dataset:
     # --direction BtoA swaps the folders, so the model's real_A always has --input_nc channels.
     side_A, side_B = ("A", "B") if opt.direction == "AtoB" else ("B", "A")
     hint = "--dataroot must hold {phase}A/ (B/W scans) and {phase}B/ (color pages)".format(phase=opt.phase)
-    paths_A = discover_domain(os.path.join(opt.dataroot, opt.phase + side_A), opt.max_dataset_size, hint)
-    paths_B = discover_domain(os.path.join(opt.dataroot, opt.phase + side_B), opt.max_dataset_size, hint)
+    sizes = size_rule(opt)
+    paths_A = discover_domain(os.path.join(opt.dataroot, opt.phase + side_A), opt.max_dataset_size, hint, sizes)
+    paths_B = discover_domain(os.path.join(opt.dataroot, opt.phase + side_B), opt.max_dataset_size, hint, sizes)
     return UnalignedDataset(paths_A, paths_B, channels_A=opt.input_nc, channels_B=opt.output_nc,
                             preprocess_mode=opt.preprocess, load_size=opt.load_size, crop_size=opt.crop_size,
                             multiple=required_multiple(opt.netG), flip=not opt.no_flip,

@@ -2,10 +2,10 @@
 
 import logging
 import os
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -26,19 +26,26 @@ def find_images(folder: str, max_count: float = float("inf")) -> List[str]:
     return found[: int(min(max_count, len(found)))]
 
 
-def check_readable(paths: List[str]) -> Tuple[List[str], List[Tuple[str, str]]]:
-    """Split paths into those whose header opens and (path, reason) for the rest.
+# EXIF orientations that turn the stored image by 90 degrees (load_image applies them).
+_TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
+
+
+def check_readable(paths: List[str]) -> Tuple[Dict[str, Tuple[int, int]], List[Tuple[str, str]]]:
+    """Split paths into {path: (width, height) upright} for those whose header opens, and
+    (path, reason) for the rest.
 
     Only the header is read (cheap, so every file can be checked before training);
     a truncated body is caught later, when the dataset decodes the file.
     """
-    good, bad = [], []
+    good, bad = {}, []
     for path in paths:
         try:
             with Image.open(path) as img:
-                img.size  # noqa: B018  (opening parses the header; size proves it parsed)
-            good.append(path)
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+                width, height = img.size
+                if img.getexif().get(ExifTags.Base.Orientation) in _TRANSPOSING_ORIENTATIONS:
+                    width, height = height, width
+            good[path] = (width, height)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             bad.append((path, f"{type(exc).__name__}: {exc}"))
     return good, bad
 

@@ -25,6 +25,11 @@ def order_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, _ORDER]).generate_state(1)[0])
 
 
+def samples_per_epoch(length: int, world_size: int) -> int:
+    """Samples in one epoch over all processes: `length` padded to a multiple of `world_size`."""
+    return -(-length // world_size) * world_size
+
+
 class EpochSampler(Sampler):
     """Yields (index, sample_seed) for this process's share of one epoch, from global position `start`.
 
@@ -39,12 +44,13 @@ class EpochSampler(Sampler):
         self.shuffle = shuffle
         self.rank = rank
         self.world_size = world_size
-        self.total = -(-length // world_size) * world_size
+        self.total = samples_per_epoch(length, world_size)
         self.epoch = 1
         self.start = 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
-        """`start`: global position to begin at (iterations done x batch size x world size)."""
+        """`start`: global position to begin at: the samples of this epoch that all processes
+        together have already trained on (whatever batch size and process count they used)."""
         self.epoch = epoch
         self.start = start
 

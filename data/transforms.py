@@ -4,6 +4,8 @@ Random choices come from the `rng` passed in, so a sample's augmentation is a pu
 of its seed (see data/sampler.py) and does not depend on worker count or resume point.
 """
 
+from typing import Tuple
+
 import numpy as np
 import torch
 from PIL import Image
@@ -42,6 +44,19 @@ def pad_to_multiple(img: Image.Image, multiple: int) -> Image.Image:
     array = np.asarray(img)
     widths = ((0, pad_h), (0, pad_w)) + (((0, 0),) if array.ndim == 3 else ())
     return Image.fromarray(np.pad(array, widths, mode="symmetric"))
+
+
+def trained_size(size: Tuple[int, int], mode: str, load_size: int, crop_size: int, multiple: int
+                 ) -> Tuple[int, int]:
+    """(width, height) of an image of `size` after `preprocess` in `mode`, without decoding it."""
+    if mode in ("resize_and_crop", "crop", "scale_width_and_crop"):
+        return crop_size, crop_size  # random_crop scales a smaller image up to the crop
+    width, height = size
+    if mode == "scale_width":
+        width, height = load_size, max(1, int(round(load_size * height / width)))
+    elif mode != "none":
+        raise ValueError(f"unknown preprocess mode {mode!r}")
+    return width + (-width) % multiple, height + (-height) % multiple
 
 
 def preprocess(img: Image.Image, mode: str, load_size: int, crop_size: int, multiple: int, flip: bool,

@@ -6,6 +6,7 @@ An epoch walks max(len(A), len(B)) samples; each A image is paired with a random
 
 import logging
 import os
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
@@ -15,24 +16,55 @@ from torch.utils.data import Dataset
 from data.bw_synthesis import synthesize_bw
 from data.descreen import descreen
 from data.image_folder import check_readable, find_images, load_image
-from data.transforms import preprocess, to_tensor
+from data.transforms import preprocess, to_tensor, trained_size
 from util.errors import UserError
 
 log = logging.getLogger(__name__)
 
 
-def discover_domain(folder: str, max_count: float, flag_hint: str) -> List[str]:
-    """Readable image files in `folder`, or a UserError saying what is missing and what to do."""
+@dataclass(frozen=True)
+class SizeRule:
+    """What a training image becomes (--preprocess, --load_size, --crop_size, the generator's
+    multiple) and the smallest side the networks accept after that (models/networks.py)."""
+
+    mode: str
+    load_size: int
+    crop_size: int
+    multiple: int
+    smallest: int
+
+    def too_small(self, size: Tuple[int, int]) -> Optional[str]:
+        """Why an image of (width, height) `size` cannot be trained on, or None."""
+        width, height = trained_size(size, self.mode, self.load_size, self.crop_size, self.multiple)
+        if min(width, height) >= self.smallest:
+            return None
+        return (f"{size[0]}x{size[1]} becomes {width}x{height} with --preprocess {self.mode}; the networks need "
+                f"at least {self.smallest} px per side")
+
+
+def discover_domain(folder: str, max_count: float, flag_hint: str, sizes: Optional[SizeRule] = None) -> List[str]:
+    """Readable image files in `folder` (large enough for `sizes`), or a UserError saying what
+    is missing and what to do. Unusable files are skipped with a warning naming each."""
     if not os.path.isdir(folder):
         raise UserError(f"{folder}: folder not found; {flag_hint}")
     paths = find_images(folder)
     if not paths:
         raise UserError(f"{folder}: no images (png, jpg, jpeg, webp, bmp, tif, tiff) found; {flag_hint}")
-    good, bad = check_readable(paths)
+    readable, bad = check_readable(paths)
     for path, reason in bad:
         log.warning("skipping unreadable image %s (%s)", path, reason)
-    if not good:
+    if not readable:
         raise UserError(f"{folder}: none of its {len(paths)} image files can be read; check the files")
+    good = []
+    for path, size in readable.items():
+        reason = sizes.too_small(size) if sizes is not None else None
+        if reason is None:
+            good.append(path)
+        else:
+            log.warning("skipping %s: %s", path, reason)
+    if not good:
+        raise UserError(f"{folder}: none of its images is large enough ({sizes.too_small(next(iter(readable.values())))}"
+                        "); use larger images or a cropping --preprocess")
     return good[: int(min(max_count, len(good)))]
 
 

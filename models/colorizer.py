@@ -24,7 +24,7 @@ from PIL import Image
 
 from data.transforms import scale_width, to_tensor
 from models.color import OUTPUT_LUMA_MODES, output_with_luma
-from models.networks import ResnetGenerator, Style
+from models.networks import RESNET_SMALLEST_SIDE, ResnetGenerator, Style
 
 # Pages above this many pixels are tiled unless --tile_size says otherwise; by bytes per stored
 # value, so both budgets keep a whole resnet_9blocks ngf 64 pass under ~1.5 GB.
@@ -200,10 +200,6 @@ def _resnet_parts(net: nn.Module) -> Optional[Tuple[nn.Sequential, nn.Sequential
         return None
     return (nn.Sequential(*layers[:down[0] + 1]), nn.Sequential(*layers[down[0] + 1:up[-1]]),
             nn.Sequential(*layers[up[-1]:]))
-
-
-# A ResNet generator's reflection padding at a quarter of the page's size needs 2 px there.
-RESNET_SMALLEST_SIDE = 8
 
 
 def _pad_to_multiple(x: torch.Tensor, multiple: int, smallest: int = 1) -> torch.Tensor:

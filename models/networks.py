@@ -275,6 +275,7 @@ GENERATORS: Dict[str, Callable[..., nn.Module]] = {
     "unet_128": _unet(7),
 }
 
+RESNET_SMALLEST_SIDE = 8
 _GENERATOR_MULTIPLE = {"resnet_9blocks": 4, "resnet_6blocks": 4, "unet_256": 256, "unet_128": 128}
 
 
@@ -330,6 +331,18 @@ def smallest_input(net_d: str, n_layers_D: int) -> int:
     if net_d == "pixel":
         return 1
     return 3 * 2 ** (3 if net_d == "basic" else n_layers_D)
+
+
+def smallest_generator_side(net_g: str) -> int:
+    """The smallest image side a generator accepts: a ResNet generator's reflection padding at a
+    quarter of the size needs 2 px there; a U-Net needs its whole multiple."""
+    return RESNET_SMALLEST_SIDE if net_g.startswith("resnet") else required_multiple(net_g)
+
+
+def smallest_training_side(net_g: str, net_d: str, n_layers_D: int, num_D: int) -> int:
+    """The smallest image side both networks accept, the coarsest of `num_D` critics included
+    (each halves the image)."""
+    return max(smallest_generator_side(net_g), smallest_input(net_d, n_layers_D) << (num_D - 1))
 
 
 def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0.02) -> None:

@@ -11,8 +11,11 @@ import torch
 from PIL import Image
 
 import test as colorize_cli
+import train
+from conftest import tiny_flags, write_images
 from models.networks import define_G
 from options.train_options import parse_train_options, save_options
+from util.checkpoint import load_checkpoint
 
 
 def _page(path, size, seed=0, mode="RGB"):
@@ -159,3 +162,109 @@ def test_any_file_name_works_end_to_end_in_test_py_and_its_html(tmp_path, name):
     assert len(parser.found) == 4  # input and output: thumbnail and full size
     for link in parser.found:
         assert (page_dir / urllib.parse.unquote(link)).resolve().is_file(), link
+
+
+# --------------------------------------------------------------------------------------------
+# training
+
+def _train(argv):
+    return train.main(argv)
+
+
+def _weights(path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _all_finite(state):
+    tensors = state["networks"].values() if "networks" in state else [state]
+    return all(bool(torch.isfinite(t).all()) for sd in tensors for t in sd.values() if t.is_floating_point())
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_good_checkpoints(dataroot, tmp_path, capsys):
+    ck = str(tmp_path / "ck")
+    flags = tiny_flags(dataroot, ck)
+    assert _train(flags + ["--n_epochs_decay", "0"]) == 0  # one good epoch
+    run_dir = tmp_path / "ck" / "tiny"
+    good = {name: (run_dir / name).read_bytes() for name in
+            ("latest_checkpoint.pth", "latest_net_G_A.pth", "1_checkpoint.pth")}
+    capsys.readouterr()
+    assert _train(flags + ["--continue_train", "--lr", "1e20", "--n_epochs", "3"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("train.py: error: step ") and len(err.splitlines()) == 1
+    assert "not finite" in err or "nan" in err or "inf" in err
+    for name, data in good.items():
+        assert (run_dir / name).read_bytes() == data, f"{name} was overwritten"
+    assert all(_all_finite(_weights(p)) for p in run_dir.glob("*.pth"))
+    # The last good checkpoint is still the one --continue_train picks up.
+    assert _train(flags + ["--continue_train", "--n_epochs", "2"]) == 0
+    assert load_checkpoint(str(run_dir / "latest_checkpoint.pth"))["epoch"] == 3
+
+
+def test_resuming_a_finished_run_says_so_and_touches_nothing(dataroot, tmp_path, capsys):
+    ck = str(tmp_path / "ck")
+    flags = tiny_flags(dataroot, ck)
+    assert _train(flags) == 0
+    run_dir = tmp_path / "ck" / "tiny"
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.rglob("*")}
+    capsys.readouterr()
+    assert _train(flags + ["--continue_train"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "already finished its 2 epochs" in err and "--n_epochs_decay" in err and len(err.splitlines()) == 1
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before
+
+
+@pytest.mark.parametrize("mid_epoch", [False, True])
+def test_resume_with_another_batch_size_continues_at_the_same_sample(tmp_path, mid_epoch, caplog):
+    root = tmp_path / "data"
+    write_images(str(root / "trainA"), 6, 32, color=False, seed=1)
+    write_images(str(root / "trainB"), 6, 32, color=True, seed=2)
+    ck = str(tmp_path / "ck")
+    base = tiny_flags(str(root), ck) + ["--n_epochs", "2", "--n_epochs_decay", "0"]
+    # Two epochs of 6 samples: batch 2 for the first 4 (or all 6) samples, then batch 1.
+    first = ["--batch_size", "2", "--save_by_iter", "--save_latest_freq", "2"] if mid_epoch else \
+        ["--batch_size", "2", "--n_epochs", "1"]
+    assert _train(base + first) == 0
+    resume = ["--load_iter", "2"] if mid_epoch else []
+    with caplog.at_level("INFO"):
+        assert _train(base + ["--continue_train", "--batch_size", "1", *resume]) == 0
+    state = load_checkpoint(str(tmp_path / "ck" / "tiny" / "latest_checkpoint.pth"))
+    # 4 samples at batch 2 (2 steps), then 2 + 6 at batch 1; or 3 steps, then 6.
+    assert state["global_step"] == (2 + 8 if mid_epoch else 3 + 6)
+    assert (state["epoch"], state["epoch_samples"]) == (2, 6)
+    assert ("resuming at epoch 1, sample 4 of 6" if mid_epoch else "resuming at epoch 2, sample 0 of 6") in caplog.text
+
+
+@pytest.mark.parametrize("preprocess,skipped", [
+    ("scale_width_and_crop", []),  # every crop is 32 px (small images are scaled up to it)
+    ("none", ["strip.png", "tiny.png"]),  # 200 x 20 and 3 x 3: the PatchGAN needs 24 px
+    ("scale_width", ["strip.png"]),  # 36 x 4 at --load_size 36; 3 x 3 becomes 36 x 36
+])
+def test_images_too_small_or_thin_are_skipped_by_name_and_the_run_completes(tmp_path, preprocess, skipped, caplog):
+    root = tmp_path / "data"
+    write_images(str(root / "trainA"), 3, 40, color=False, seed=1)
+    write_images(str(root / "trainB"), 3, 40, color=True, seed=2)
+    for folder in ("trainA", "trainB"):
+        Image.new("RGB", (200, 20), (128, 128, 128)).save(root / folder / "strip.png")
+        Image.new("RGB", (3, 3), (128, 128, 128)).save(root / folder / "tiny.png")
+    flags = tiny_flags(str(root), str(tmp_path / "ck")) + ["--preprocess", preprocess, "--load_size", "36",
+                                                           "--crop_size", "32", "--display_freq", "1"]
+    with caplog.at_level("WARNING"):
+        assert _train(flags) == 0
+    assert load_checkpoint(str(tmp_path / "ck" / "tiny" / "latest_checkpoint.pth"))["epoch"] == 2
+    warned = {line.split("skipping ")[1].split(":")[0] for line in caplog.text.splitlines()
+              if "skipping " in line and "probe" not in line}
+    assert warned == {str(root / folder / name) for folder in ("trainA", "trainB") for name in skipped}
+    # No testA: the probe pages come from trainA, under the same rule at the probes' scale.
+    assert preprocess == "none" or f"skipping probe page {root / 'trainA' / 'strip.png'}" in caplog.text
+
+
+def test_a_folder_of_only_unusable_images_stops_in_one_line(tmp_path, capsys):
+    root = tmp_path / "data"
+    for folder in ("trainA", "trainB"):
+        (root / folder).mkdir(parents=True)
+        Image.new("RGB", (3, 3), (128, 128, 128)).save(root / folder / "tiny.png")
+    assert _train(tiny_flags(str(root), str(tmp_path / "ck")) + ["--preprocess", "none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "tiny" not in err or "at least 24 px" in err
+    assert "none of its images is large enough" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "ck" / "tiny").exists()

@@ -1,7 +1,9 @@
 """One self-describing checkpoint per save, written atomically and loaded without running code.
 
 Layout of `<run>/<label>_checkpoint.pth` (label: latest, an epoch number, or iter_<N>):
-    format_version, epoch, epoch_iter (iterations done in that epoch), global_step,
+    format_version, epoch, epoch_iter (iterations done in that epoch), epoch_samples (samples of that
+    epoch trained on, over all processes: where a resume with any batch size or process count
+    starts), global_step,
     networks {G_A, G_B, D_A, D_B, and G_A_ema with --ema_decay}, ema_updates (None without),
     optimizers {G, D}, pools {fake_A, fake_B},
     rng {python, numpy, torch, cuda}, scaler ({G, D} loss scalers with --precision fp16, else None),
@@ -33,12 +35,14 @@ def checkpoint_path(run_dir: str, label: str) -> str:
 
 
 def save_checkpoint(run_dir: str, labels: List[str], model_state: Dict[str, Any], epoch: int, epoch_iter: int,
-                    global_step: int, options: Dict[str, Any], best: Optional[Dict[str, Any]] = None) -> None:
+                    global_step: int, options: Dict[str, Any], best: Optional[Dict[str, Any]] = None,
+                    epoch_samples: Optional[int] = None) -> None:
     """Write the full checkpoint and the upstream-style generator weights under every label."""
     state = {
         "format_version": FORMAT_VERSION,
         "epoch": epoch,
         "epoch_iter": epoch_iter,
+        "epoch_samples": epoch_samples,
         "global_step": global_step,
         **model_state,
         "rng": capture_rng_state(),

@@ -37,8 +37,11 @@ def is_better(metric: str, value: float, best: Optional[float]) -> bool:
 
 class Validator:
     def __init__(self, dataroot: str, input_nc: int, width: int, multiple: int, max_images: int,
-                 metric: str, device: torch.device, phase: str = "test", descreen_inputs: bool = False) -> None:
-        """`descreen_inputs`: descreen the B/W pages first, as for a model trained with --descreen."""
+                 metric: str, device: torch.device, phase: str = "test", descreen_inputs: bool = False,
+                 smallest: int = 1) -> None:
+        """`descreen_inputs`: descreen the B/W pages first, as for a model trained with --descreen.
+        Pages that cannot be read, or that are under `smallest` px per side at the training scale,
+        are skipped with a warning."""
         folder_A, folder_B = os.path.join(dataroot, phase + "A"), os.path.join(dataroot, phase + "B")
         paths_A = find_images(folder_A, max_images) if os.path.isdir(folder_A) else []
         paths_B = find_images(folder_B) if os.path.isdir(folder_B) else []
@@ -53,8 +56,17 @@ class Validator:
         self.gts: List[Optional[np.ndarray]] = []
         self.labels: List[Optional[Tuple[np.ndarray, Dict[int, str]]]] = []
         for path in paths_A:
-            img = load_image(path, input_nc)
+            try:
+                img = load_image(path, input_nc)
+            except (OSError, ValueError, SyntaxError) as exc:
+                log.warning("validation skips %s: cannot be read (%s: %s)", path, type(exc).__name__, exc)
+                continue
             img = scale_width(descreen(img) if descreen_inputs else img, width)
+            padded = pad_to_multiple(img, multiple).size
+            if min(padded) < smallest:
+                log.warning("validation skips %s: %dx%d at the training scale, the generator needs at least %d px "
+                            "per side", path, padded[0], padded[1], smallest)
+                continue
             self.sizes.append((img.size[1], img.size[0]))
             self.inputs.append(to_tensor(pad_to_multiple(img, multiple)).unsqueeze(0))
             gt = gt_of.get(path)
@@ -63,6 +75,8 @@ class Validator:
             key = match_key(path, folder_A)
             self.labels.append((masks.labels(key, self.sizes[-1]), masks.characters(key))
                                if gt is not None and masks is not None and key in masks else None)
+        if not self.inputs:
+            raise UserError(f"--val_dataroot {dataroot}: none of the pages in {phase}A/ can be used (see the warnings)")
         self.paired = any(g is not None for g in self.gts)
         if masks is None:
             log.info("validation without page metrics: no masks folder %s", masks_folder_for(folder_B))
