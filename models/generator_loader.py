@@ -7,15 +7,16 @@ architecture flags describe the network, exactly as upstream's test.py requires.
 
 import argparse
 import dataclasses
+import itertools
 import logging
 import os
-from typing import Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
 from models.colorizer import strip_upstream_extras
-from models.networks import define_G
+from models.networks import GENERATORS, UPSAMPLINGS, define_G
 from options.train_options import OPTIONS_JSON, load_options
 from util.checkpoint import checkpoint_path
 from util.errors import UserError
@@ -33,6 +34,38 @@ class LoadedGenerator:
     source: str
     output_luma: str = "generator"  # --output_luma it was trained with (models/color.py)
     descreen: bool = False  # trained on descreened B/W pages (--descreen, data/descreen.py)
+
+
+def _conv_shapes(state: Dict[str, torch.Tensor]) -> List[Tuple[int, ...]]:
+    return [tuple(v.shape) for v in state.values() if isinstance(v, torch.Tensor) and v.dim() == 4]
+
+
+def fitting_flags(state: Dict[str, torch.Tensor], arch: argparse.Namespace, input_nc: int, output_nc: int
+                  ) -> Optional[str]:
+    """The architecture flags under which `state` loads, as a command-line fragment, or None.
+
+    --ngf and --input_nc are read off the first convolution's weights; --netG, --norm,
+    --upsampling, --global_context and --output_nc are tried (the flags given first)."""
+    shapes = _conv_shapes(state)
+    if not shapes:
+        return None
+    ngf, first_in = shapes[0][0], shapes[0][1]
+    last = shapes[-1]
+    outputs = dict.fromkeys([output_nc, last[0], last[1]])
+    nets = dict.fromkeys([arch.netG, *GENERATORS])
+    for net_g, norm, upsampling, context, out_nc in itertools.product(
+            nets, dict.fromkeys([arch.norm, "instance", "batch", "none"]),
+            dict.fromkeys([arch.upsampling, *UPSAMPLINGS]), dict.fromkeys([arch.global_context, False, True]), outputs):
+        if context and not net_g.startswith("resnet"):
+            continue
+        try:
+            net = define_G(net_g, first_in, out_nc, ngf, norm=norm, upsampling=upsampling, global_context=context)
+            net.load_state_dict(strip_upstream_extras(state, net))
+        except (RuntimeError, ValueError):
+            continue
+        return (f"--netG {net_g} --ngf {ngf} --norm {norm} --upsampling {upsampling}"
+                f"{' --global_context' if context else ''} --input_nc {first_in} --output_nc {out_nc}")
+    return None
 
 
 def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.Namespace,
@@ -75,7 +108,10 @@ def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.N
         net.load_state_dict(strip_upstream_extras(state, net))
     except RuntimeError as exc:
         detail = " ".join(str(exc).split())[:300]
+        fits = fitting_flags(state, arch, input_nc, output_nc)
+        hint = f"; these weights fit {fits}" if fits else ""
         raise UserError(f"{source} does not fit --netG {arch.netG} --ngf {arch.ngf} --norm {arch.norm} "
-                        f"--input_nc {input_nc} --output_nc {output_nc}: {detail}") from exc
+                        f"--upsampling {arch.upsampling}{' --global_context' if arch.global_context else ''} "
+                        f"--input_nc {input_nc} --output_nc {output_nc}{hint}: {detail}") from exc
     net.eval().requires_grad_(False).to(device)
     return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, source, output_luma, descreen)

@@ -9,7 +9,7 @@ import math
 from typing import Optional, Sequence
 
 from models.networks import GENERATORS, NORMS, UPSAMPLINGS
-from options.types import gpu_ids_type, number_type
+from options.types import gpu_ids_type, number_type, run_name_problem
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TEST_PREPROCESS = ("none", "scale_width")
@@ -103,4 +103,7 @@ def parse_test_options(argv: Optional[Sequence[str]] = None) -> argparse.Namespa
         parser.error("--model test loads one generator; choose it with --model_suffix (_A or _B), not --direction")
     if len(opt.gpu_ids) > 1:
         parser.error("--gpu_ids: test.py uses one GPU")
+    problem = run_name_problem(opt.name)
+    if problem:
+        parser.error(problem)
     return opt

@@ -18,7 +18,7 @@ from models.cycle_gan import PRECISIONS
 from data.bw_synthesis import BW_STYLES
 from models.losses import GAN_MODES
 from options.presets import PRESETS
-from options.types import gpu_ids_type, number_type
+from options.types import gpu_ids_type, number_type, run_name_problem
 
 VAL_METRIC_CHOICES = ("auto", "psnr", "ssim", "ciede2000", "ab_mae", "fid", "kid")
 from util.fileio import atomic_write_text
@@ -232,8 +232,12 @@ def parse_train_options(argv: Optional[Sequence[str]] = None) -> argparse.Namesp
         parser.error("--dataroot is required with --preset " + str(preset_name))
 
     if opt.suffix:
-        opt.name = opt.name + "_" + opt.suffix.format(**vars(opt))
-    problem = _cross_check(opt)
+        try:
+            opt.name = opt.name + "_" + opt.suffix.format(**vars(opt))
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            parser.error(f"--suffix {opt.suffix!r}: not a format of option names like {{netG}}_size{{load_size}} "
+                         f"({type(exc).__name__}: {exc})")
+    problem = run_name_problem(opt.name, "--name and --suffix" if opt.suffix else "--name") or _cross_check(opt)
     if problem:
         parser.error(problem)
     return opt

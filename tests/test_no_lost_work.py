@@ -3,6 +3,10 @@ stops before a non-finite step reaches a checkpoint, and resume continues at the
 
 import html.parser
 import os
+import signal
+import subprocess
+import sys
+import time
 import urllib.parse
 
 import numpy as np
@@ -12,7 +16,7 @@ from PIL import Image
 
 import test as colorize_cli
 import train
-from conftest import tiny_flags, write_images
+from conftest import ROOT, tiny_flags, write_images
 from models.networks import define_G
 from options.train_options import parse_train_options, save_options
 from util.checkpoint import load_checkpoint
@@ -268,3 +272,76 @@ def test_a_folder_of_only_unusable_images_stops_in_one_line(tmp_path, capsys):
     assert "tiny" not in err or "at least 24 px" in err
     assert "none of its images is large enough" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "ck" / "tiny").exists()
+
+
+def test_sigkill_while_a_checkpoint_is_written_then_resume_matches_an_uninterrupted_run(dataroot, tmp_path):
+    """A real train.py process, killed with SIGKILL the moment a checkpoint's temporary file appears."""
+    flags = tiny_flags(dataroot, str(tmp_path / "straight")) + ["--save_latest_freq", "1", "--n_epochs", "2",
+                                                                "--n_epochs_decay", "1"]
+    assert _train(flags) == 0
+    reference = load_checkpoint(str(tmp_path / "straight" / "tiny" / "latest_checkpoint.pth"))
+
+    killed_flags = [str(tmp_path / "killed") if f == str(tmp_path / "straight") else f for f in flags]
+    run_dir = tmp_path / "killed" / "tiny"
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *killed_flags], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen, deadline = 0, time.monotonic() + 120
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            temporary = [e.name for e in os.scandir(run_dir)] if run_dir.is_dir() else []
+            if any(n.startswith(".latest_checkpoint.pth.") and n.endswith(".tmp") for n in temporary):
+                seen += 1
+                if seen == 5:  # mid-run, with a good latest checkpoint already on disk
+                    proc.send_signal(signal.SIGKILL)
+                    break
+                while proc.poll() is None and any(e.name.startswith(".latest_checkpoint.pth.")
+                                                  for e in os.scandir(run_dir)):
+                    pass  # wait for this save to finish: count each save once
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed mid-save"
+    interrupted = load_checkpoint(str(run_dir / "latest_checkpoint.pth"))  # the last complete save
+    assert 0 < interrupted["global_step"] < reference["global_step"]
+
+    assert _train(killed_flags + ["--continue_train"]) == 0
+    final = load_checkpoint(str(run_dir / "latest_checkpoint.pth"))
+    assert final["global_step"] == reference["global_step"]
+    for net, weights in reference["networks"].items():
+        assert all(torch.equal(weights[k], final["networks"][net][k]) for k in weights), net
+
+
+@pytest.mark.parametrize("built,fits", [
+    (dict(net_g="resnet_6blocks", ngf=8, upsampling="resize", global_context=True),
+     "--netG resnet_6blocks --ngf 8 --norm instance --upsampling resize --global_context --input_nc 3"),
+    (dict(net_g="unet_128", ngf=4, norm="batch"), "--netG unet_128 --ngf 4 --norm batch --upsampling transpose"),
+    (dict(net_g="resnet_9blocks", ngf=4, input_nc=1), "--netG resnet_9blocks --ngf 4 --norm instance"),
+])
+def test_weights_that_do_not_fit_name_the_flags_that_would(tmp_path, capsys, built, fits):
+    run_dir = tmp_path / "ck" / "up"
+    run_dir.mkdir(parents=True)
+    net_g = built.pop("net_g")
+    input_nc = built.pop("input_nc", 3)
+    torch.save(define_G(net_g, input_nc, 3, **built).state_dict(), run_dir / "latest_net_G_A.pth")
+    src = tmp_path / "in"
+    _page(str(src / "a.png"), (32, 32))
+    assert _colorize(src, str(tmp_path / "ck"), tmp_path / "out", tmp_path / "r", name="up") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"these weights fit {fits}" in err, err[:400]
+
+
+def test_a_two_process_run_resumed_by_one_process_continues_at_the_same_sample(tmp_path, caplog):
+    root = tmp_path / "data"
+    write_images(str(root / "trainA"), 6, 32, color=False, seed=1)
+    write_images(str(root / "trainB"), 6, 32, color=True, seed=2)
+    flags = tiny_flags(str(root), str(tmp_path / "ck")) + ["--n_epochs", "1", "--n_epochs_decay", "0"]
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           os.path.join(ROOT, "train.py"), *flags, "--save_by_iter", "--save_latest_freq", "1"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = tmp_path / "ck" / "tiny"
+    assert load_checkpoint(str(run_dir / "iter_1_checkpoint.pth"))["epoch_samples"] == 2  # one step of 2 processes
+    with caplog.at_level("INFO"):
+        assert _train(flags + ["--continue_train", "--load_iter", "1"]) == 0
+    assert "resuming at epoch 1, sample 2 of 6" in caplog.text
+    state = load_checkpoint(str(run_dir / "latest_checkpoint.pth"))
+    assert (state["global_step"], state["epoch_samples"]) == (1 + 4, 6)  # samples 2..5, one per step

@@ -24,6 +24,8 @@ def _atomic_write(path: str, write: Callable[[str], None]) -> None:
     try:
         write(tmp)
         os.chmod(tmp, _FILE_MODE)
+        with open(tmp, "rb") as f:  # on disk before the rename, so a power cut cannot leave it empty
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
