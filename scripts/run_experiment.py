@@ -44,11 +44,12 @@ from PIL import Image
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from data.image_folder import find_images  # noqa: E402
+from data.descreen import descreen  # noqa: E402
+from data.image_folder import find_images, load_image  # noqa: E402
 from options.types import number_type  # noqa: E402
 from util.cli import run_main  # noqa: E402
 from util.errors import UserError  # noqa: E402
-from util.fileio import atomic_write_text  # noqa: E402
+from util.fileio import atomic_save_image, atomic_write_text  # noqa: E402
 from util.metrics import METRIC_KEYS, evaluate_folders, load_rgb, match_files, match_key, paired_metrics  # noqa: E402
 from util.page_metrics import PAGE_KEYS, find_masks  # noqa: E402
 
@@ -58,6 +59,8 @@ RESULTS = {"drawings": os.path.join("docs", "experiments", "results.jsonl"),
            "pages": os.path.join("docs", "experiments", "pages.jsonl")}
 DATAROOTS = {"drawings": "datasets/demo", "pages": "datasets/demo_pages"}
 BW_INPUT = "bw_input"  # the B/W page itself as the prediction: the do-nothing baseline
+BW_DESCREEN = "bw_descreen"  # the B/W page descreened (data/descreen.py): what --descreen alone gives
+BASELINES = (BW_INPUT, BW_DESCREEN)  # no training, one row each
 GROUND_TRUTH = "gt"  # only for --grid
 
 # The demo's architecture and image size (options/presets.py), fixed for every row so that rows
@@ -255,7 +258,7 @@ def rescore(rows: List[Dict[str, Any]], names: Sequence[str], opt: argparse.Name
     training (for a change to inference; the training columns stay as they were)."""
     out = []
     for row in rows:
-        if row["config"] in names and row["config"] != BW_INPUT and row["epochs"] == opt.epochs:
+        if row["config"] in names and row["config"] not in BASELINES and row["epochs"] == opt.epochs:
             work = os.path.dirname(os.path.abspath(row["pred_dir"]))
             log.info("%s seed %d: colorizing and scoring again", row["config"], row["seed"])
             pred_dir = colorize(work, opt.dataroot)
@@ -298,14 +301,30 @@ def _trained_work(name: str, seed: int, opt: argparse.Namespace, row: Dict[str, 
     return work
 
 
+def baseline_pages(name: str, folder: str, out: str) -> str:
+    """The pages a baseline predicts for the B/W pages in `folder`: the folder itself for bw_input,
+    else each page descreened into `out`. Returns the folder of predictions."""
+    if name == BW_INPUT or not os.path.isdir(folder):
+        return folder
+    for path in find_images(folder):
+        target = os.path.join(out, os.path.splitext(os.path.relpath(path, folder))[0] + ".png")
+        atomic_save_image(descreen(load_image(path, 1)), target)
+    return out
+
+
 def run_one(name: str, seed: int, opt: argparse.Namespace) -> Dict[str, Any]:
     row: Dict[str, Any] = {"config": name, "seed": seed, "epochs": opt.epochs, "dataroot": os.path.relpath(opt.dataroot)}
     has_val = os.path.isdir(os.path.join(opt.dataroot, "valA"))  # the split recipes are chosen on
-    if name == BW_INPUT:
+    if name in BASELINES:
         row.update(flags=[], iterations=0, train_s=0.0, s_per_iter=None)
-        pred_dir, val_dir = os.path.join(opt.dataroot, "testA"), os.path.join(opt.dataroot, "valA")
-        also = {os.path.basename(os.path.normpath(r)): score(os.path.join(r, "testA"), r, compute_fid=False)
-                for r in opt.also_test}
+        work = os.path.abspath(os.path.join(opt.workdir, _run_name(name, seed, opt)))
+        pred_dir, val_dir = (baseline_pages(name, os.path.join(opt.dataroot, phase + "A"), os.path.join(work, folder))
+                             for phase, folder in (("test", "pred"), ("val", "pred_val")))
+        also = {}
+        for root in opt.also_test:
+            label = os.path.basename(os.path.normpath(root))
+            folder = baseline_pages(name, os.path.join(root, "testA"), os.path.join(work, "pred_" + label))
+            also[label] = score(folder, root, compute_fid=False)
     else:
         config = CONFIGS[name]
         work = _trained_work(config.weights_of, seed, opt, row) if config.weights_of else _train(name, seed, opt, row)
@@ -342,7 +361,7 @@ def summarize(rows: List[Dict[str, Any]], epochs: int) -> Dict[str, Dict[str, An
     """Per configuration (bw_input, then the order of CONFIGS): seeds, per-metric values, s/iter."""
     groups: Dict[str, Dict[str, Any]] = {}
     for row in rows:
-        if row["epochs"] != epochs and row["config"] != BW_INPUT:
+        if row["epochs"] != epochs and row["config"] not in BASELINES:
             continue
         group = groups.setdefault(row["config"], {"seeds": [], "metrics": {}, "s_per_iter": []})
         group["seeds"].append(row["seed"])
@@ -351,7 +370,7 @@ def summarize(rows: List[Dict[str, Any]], epochs: int) -> Dict[str, Dict[str, An
                 group["metrics"].setdefault(key, []).append(value)
         if row["s_per_iter"]:
             group["s_per_iter"].append(row["s_per_iter"])
-    order = [BW_INPUT, *CONFIGS]
+    order = [*BASELINES, *CONFIGS]
     return dict(sorted(groups.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 
 
@@ -394,13 +413,13 @@ def format_page_table(rows: List[Dict[str, Any]], epochs: int) -> str:
     groups: Dict[str, List[Dict[Tuple[str, str], float]]] = {}
     speed: Dict[str, List[float]] = {}
     for row in rows:
-        if row["epochs"] == epochs or row["config"] == BW_INPUT:
+        if row["epochs"] == epochs or row["config"] in BASELINES:
             groups.setdefault(row["config"], []).append(_page_values(row))
             if row["s_per_iter"]:
                 speed.setdefault(row["config"], []).append(row["s_per_iter"])
     if not groups:
         raise UserError(f"no rows with --epochs {epochs} yet; run some configurations first")
-    order = [BW_INPUT, *CONFIGS]
+    order = [*BASELINES, *CONFIGS]
     first = next(iter(groups.values()))[0]
     header = ["configuration", "seeds"] + [title for *_, title, _ in PAGE_COLUMNS] + ["s/iter"]
     header[header.index("colorfulness")] = f"colorfulness (gt {first.get(('test', 'colorfulness_gt'), 0):.1f})"
@@ -472,7 +491,7 @@ def make_grid(rows: List[Dict[str, Any]], names: Sequence[str], seed: int, epoch
     pages = find_images(os.path.join(dataroot, "testA"))
     picks = [pages[i * len(pages) // n_pages] for i in range(min(n_pages, len(pages)))]
     if worst:
-        trained = [f for n, f in zip(names, folders) if n not in (BW_INPUT, GROUND_TRUTH)]
+        trained = [f for n, f in zip(names, folders) if n not in (*BASELINES, GROUND_TRUTH)]
         if not trained:
             raise UserError("--worst needs a trained configuration among the --grid columns")
         picks = _worst_pages(pages, trained[0], dataroot, n_pages)
@@ -542,7 +561,7 @@ def run(opt: argparse.Namespace) -> int:
     if opt.grid:
         if not opt.out:
             raise UserError("--grid needs --out FILE.png")
-        unknown = [n for n in opt.grid if n not in CONFIGS and n not in (BW_INPUT, GROUND_TRUTH)]
+        unknown = [n for n in opt.grid if n not in CONFIGS and n not in (*BASELINES, GROUND_TRUTH)]
         if unknown:
             raise UserError(f"--grid: unknown configuration {unknown[0]!r}; see --list")
         grid = make_grid(read_rows(opt.results), opt.grid, opt.seed, opt.epochs, opt.dataroot, opt.pages, opt.worst)
@@ -552,7 +571,7 @@ def run(opt: argparse.Namespace) -> int:
         return 0
     if not opt.configs:
         raise UserError("name configurations to run (see --list), or use --table / --grid")
-    unknown = [n for n in opt.configs if n not in CONFIGS and n != BW_INPUT]
+    unknown = [n for n in opt.configs if n not in CONFIGS and n not in BASELINES]
     if unknown:
         raise UserError(f"unknown configuration {unknown[0]!r}; see --list")
     # Absolute, because the steps run in the script's checkout (which may be a snapshot elsewhere).
@@ -566,9 +585,9 @@ def run(opt: argparse.Namespace) -> int:
         print(format_table(rows, opt.epochs))
         return 0
     for name in opt.configs:
-        for seed in ([0] if name == BW_INPUT else opt.seeds):
+        for seed in ([0] if name in BASELINES else opt.seeds):
             done = [r for r in read_rows(opt.results) if r["config"] == name and r["seed"] == seed
-                    and (r["epochs"] == opt.epochs or name == BW_INPUT)]
+                    and (r["epochs"] == opt.epochs or name in BASELINES)]
             if done and not opt.force:
                 log.info("%s seed %d: already in %s (--force runs it again)", name, seed, opt.results)
                 continue

@@ -247,7 +247,7 @@ def test_ema_and_multiscale_d_resume_exactly_and_test_py_uses_the_average(tmp_pa
                                       "--precision", "fp32", *flags]) == 0
         used = "latest_net_G_A_ema.pth" if not flags else "latest_net_G_A.pth"
         assert used in caplog.text
-        first = sorted(os.listdir(out_dir))[0]
+        first = sorted(n for n in os.listdir(out_dir) if not n.startswith("."))[0]
         out[tuple(flags)] = np.asarray(Image.open(out_dir / first), dtype=float)
     assert np.abs(out[()] - out[("--no_ema",)]).max() > 0, "--no_ema colorizes with the last weights"
 
