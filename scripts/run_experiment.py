@@ -170,6 +170,10 @@ CONFIGS: Dict[str, Config] = {
                                    "becomes the flat gray that a descreened scan shows there",
                                    ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context",
                                     *GRAY_ID, "--bw_style", "gray", "--descreen")),
+    "recipe_descreen_noidt": Config("recipe_descreen without the color identity loss (G_A(B) = B asks for a white "
+                                    "layer on color pages, and a pale tint looks much like its gray)",
+                                    ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context",
+                                     *INK, "--descreen", "--lambda_identity", "0")),
     # Test-time variants: the runs of `weights_of`, colorized differently (no training).
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),
                                    "recipe_headroom"),
