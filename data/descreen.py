@@ -79,7 +79,11 @@ def tone_mask(y: np.ndarray, pitch: float) -> np.ndarray:
     screen = dots_near >= max(4.0, 0.5 * window * window / (pitch * pitch))
     square = np.ones((3, 3), bool)
     reach = max(1, int(math.ceil(pitch / 2)))
-    tone = screen & ndimage.binary_dilation(dots, structure=square, iterations=reach) & ~(dark & ~dots)
+    near_dot = ndimage.binary_dilation(dots, structure=square, iterations=reach)
+    tone = screen & near_dot & ~(dark & ~dots)
+    # Along a panel border or an outline half the window is outside the screen, so too few dots
+    # are counted there: the screen grows over the dots within half a window of it.
+    tone |= near_dot & ~(dark & ~dots) & ndimage.binary_dilation(tone, structure=square, iterations=window // 2)
     # Neighbouring dots of a denser screen touch and make mid-sized components; closing the
     # mask takes those in, and the lines (large components) are taken out again.
     line = (sizes >= LINE_AREA)[labels] & dark
