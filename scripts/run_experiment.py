@@ -534,7 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also colorize and score these sets' testA against testB (no FID), e.g. the drawings "
                              "at their own scale and at 2x")
     parser.add_argument("--workdir", default="experiments", help="run folders and colorized pages")
-    parser.add_argument("--force", action="store_true", help="run again even if the row exists")
+    parser.add_argument("--force", action="store_true", help="run again even if the row exists; the new row replaces it")
     parser.add_argument("--rescore", action="store_true",
                         help="colorize and score the named configurations' existing runs again (no training)")
     parser.add_argument("--list", action="store_true", help="print the configurations and their flags")
@@ -596,6 +596,8 @@ def run(opt: argparse.Namespace) -> int:
                 log.info("%s seed %d: already in %s (--force runs it again)", name, seed, opt.results)
                 continue
             row = run_one(name, seed, opt)
+            if done:  # --force: the new row replaces the old
+                write_rows(opt.results, [r for r in read_rows(opt.results) if r not in done])
             append_row(opt.results, row)
             m = row["metrics"]
             print(f"{name} seed {seed}: CIEDE2000 {m['ciede2000']:.3f}  SSIM {m['ssim']:.4f}  KID {m['kid']:.4f}  "
