@@ -14,8 +14,10 @@ tone when its square of ~2.5 pitches holds at least half the dots a screen would
 screen fills it, lettering's full stops and a pair of eyes do not), it lies within about half a
 pitch of a dot, and it is not part of a large component. Each tone pixel becomes the
 Gaussian-weighted mean (sigma = one pitch) of the tone pixels around it, dots and the paper
-between them: the gray the screen prints. One pitch per page, from 3.5 px (a 60-line screen
-scanned at 200 dpi) up; a page with fewer than MIN_SCREEN_DOTS small components has no tone.
+between them: the gray the screen prints. One pitch per page (a page mixing very different
+screens is read at its commonest); tested on screens of period 4 to 8 px (a 60-line tone
+scanned at 240 to 480 dpi) and 8% to 30% ink. A page with fewer than MIN_SCREEN_DOTS small
+components has no tone.
 """
 
 import math
