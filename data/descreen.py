@@ -21,6 +21,7 @@ components has no tone.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -42,41 +43,57 @@ def ink_mask(y: np.ndarray) -> np.ndarray:
     return (y < PAPER_LEVEL) & (y < local - LOCAL_MARGIN)
 
 
+class _Ink(NamedTuple):
+    """A page's ink (ink_mask), its 4-connected components (0 = paper) and their pixel counts."""
+
+    dark: np.ndarray
+    labels: np.ndarray
+    sizes: np.ndarray  # sizes[k]: pixels of component k; sizes[0] counts the paper
+
+
+def _ink(y: np.ndarray) -> _Ink:
+    dark = ink_mask(y)
+    labels, _ = ndimage.label(dark)
+    return _Ink(dark, labels, np.bincount(labels.ravel()))
+
+
+def _pitch(ink: _Ink) -> float:
+    small = np.flatnonzero(ink.sizes[1:] <= LINE_AREA // 4) + 1
+    if len(small) < MIN_SCREEN_DOTS:
+        return 0.0
+    centres = np.asarray(ndimage.center_of_mass(np.ones(ink.labels.shape), ink.labels, small))
+    distances, _ = cKDTree(centres).query(centres, k=2)
+    return float(np.median(distances[:, 1]))
+
+
 def screen_pitch(y: np.ndarray) -> float:
     """The page's tone pitch in pixels (module docstring), or 0.0 when it has no screen.
 
     `y`: H x W luminance in [0, 1].
     """
-    labels, count = ndimage.label(ink_mask(y))
-    if count < MIN_SCREEN_DOTS:
-        return 0.0
-    sizes = np.bincount(labels.ravel())[1:]
-    small = np.flatnonzero(sizes <= LINE_AREA // 4) + 1
-    if len(small) < MIN_SCREEN_DOTS:
-        return 0.0
-    centres = np.asarray(ndimage.center_of_mass(np.ones_like(y), labels, small))
-    distances, _ = cKDTree(centres).query(centres, k=2)
-    return float(np.median(distances[:, 1]))
+    return _pitch(_ink(y))
 
 
 def tone_mask(y: np.ndarray, pitch: float) -> np.ndarray:
     """Where a page is screentone: H x W bool, from its H x W luminance `y` in [0, 1] and its
     screen's `pitch` in pixels (screen_pitch)."""
-    dark = ink_mask(y)
+    return _tone(_ink(y), pitch)
+
+
+def _tone(ink: _Ink, pitch: float) -> np.ndarray:
+    dark, labels, sizes = ink
     if pitch <= 0:
         return np.zeros_like(dark)
-    labels, _ = ndimage.label(dark)
-    sizes = np.bincount(labels.ravel())
     small = sizes <= max(LINE_AREA // 4, DOT_CELLS * pitch * pitch)
     small[0] = False  # label 0 is paper
     dots = small[labels]
     # One seed pixel per small component, so a dot counts once however many pixels it covers;
     # ndimage.label numbers components 0..count, so np.unique lists every label once, in order.
     _, first = np.unique(labels.ravel(), return_index=True)
-    seeds = np.zeros(y.size, dtype=np.float64)
+    seeds = np.zeros(labels.size, dtype=np.float64)
     seeds[first[small]] = 1.0
     window = 2 * int(round(WINDOW_PITCHES * pitch / 2)) + 1
-    dots_near = ndimage.uniform_filter(seeds.reshape(y.shape), size=window, mode="constant") * window * window
+    dots_near = ndimage.uniform_filter(seeds.reshape(labels.shape), size=window, mode="constant") * window * window
     # A screen puts one dot per pitch x pitch cell (a 45-degree lattice of that pitch).
     screen = dots_near >= max(4.0, 0.5 * window * window / (pitch * pitch))
     square = np.ones((3, 3), bool)
@@ -101,8 +118,9 @@ def descreen(img: Image.Image) -> Image.Image:
     """
     gray = img if img.mode == "L" else img.convert("L")
     y = np.asarray(gray, dtype=np.float64) / 255.0
-    pitch = screen_pitch(y)
-    tone = tone_mask(y, pitch)
+    ink = _ink(y)  # labelled once, for the pitch and for the tone
+    pitch = _pitch(ink)
+    tone = _tone(ink, pitch)
     if not tone.any():
         return img
     weight = ndimage.gaussian_filter(tone.astype(np.float64), sigma=pitch, mode="constant")
