@@ -72,6 +72,7 @@ def load_probes(opt: argparse.Namespace) -> List[torch.Tensor]:
     padded to the multiple it needs. A page too small for the generator at that scale is skipped.
     """
     side = "A" if opt.direction == "AtoB" else "B"
+    smallest = smallest_generator_side(opt.netG)
     for folder in (os.path.join(opt.dataroot, "test" + side), os.path.join(opt.dataroot, opt.phase + side)):
         paths = find_images(folder) if os.path.isdir(folder) else []
         picks = [paths[i * len(paths) // N_PROBES] for i in range(N_PROBES)] if len(paths) > N_PROBES else paths
@@ -87,9 +88,9 @@ def load_probes(opt: argparse.Namespace) -> List[torch.Tensor]:
                 width = opt.load_size
             img = pad_to_multiple(scale_width(descreen(img) if opt.descreen else img, width),
                                   required_multiple(opt.netG))
-            if min(img.size) < smallest_generator_side(opt.netG):
+            if min(img.size) < smallest:
                 log.warning("skipping probe page %s: %dx%d at the training scale, the generator needs at least "
-                            "%d px per side", path, img.size[0], img.size[1], smallest_generator_side(opt.netG))
+                            "%d px per side", path, img.size[0], img.size[1], smallest)
                 continue
             probes.append(to_tensor(img).unsqueeze(0))
         if probes:

@@ -62,13 +62,13 @@ class Validator:
                 log.warning("validation skips %s: cannot be read (%s: %s)", path, type(exc).__name__, exc)
                 continue
             img = scale_width(descreen(img) if descreen_inputs else img, width)
-            padded = pad_to_multiple(img, multiple).size
-            if min(padded) < smallest:
+            padded = pad_to_multiple(img, multiple)
+            if min(padded.size) < smallest:
                 log.warning("validation skips %s: %dx%d at the training scale, the generator needs at least %d px "
-                            "per side", path, padded[0], padded[1], smallest)
+                            "per side", path, padded.size[0], padded.size[1], smallest)
                 continue
             self.sizes.append((img.size[1], img.size[0]))
-            self.inputs.append(to_tensor(pad_to_multiple(img, multiple)).unsqueeze(0))
+            self.inputs.append(to_tensor(padded).unsqueeze(0))
             gt = gt_of.get(path)
             self.gts.append(None if gt is None else
                             np.asarray(Image.fromarray(load_rgb(gt)).resize(img.size, Image.BICUBIC)))
