@@ -174,6 +174,12 @@ CONFIGS: Dict[str, Config] = {
                                     "layer on color pages, and a pale tint looks much like its gray)",
                                     ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context",
                                      *INK, "--descreen", "--lambda_identity", "0")),
+    "recipe_descreen_half": Config("recipe_descreen trained and colorized at half the page's width (192 px): a "
+                                   "112 px crop then holds a whole character at about the drawings' scale, and "
+                                   "the color layer is scaled back up onto the full-size page",
+                                   ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context",
+                                    *INK, "--descreen", "--load_size", "192"),
+                                   ("--preprocess", "scale_width", "--load_size", "192")),
     # Test-time variants: the runs of `weights_of`, colorized differently (no training).
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),
                                    "recipe_headroom"),
