@@ -1,11 +1,14 @@
-"""Colorize a folder of B/W pages at their original size.
+"""Colorize B/W pages at their original size: a folder, one page, or CBZ/ZIP volumes.
 
     python test.py --dataroot datasets/demo/testA --name demo                       # a run of our train.py
     python test.py --dataroot scans/vol12 --name onepiece --output_dir colored/vol12 --keep_lines
     python test.py --dataroot scans/vol12 --name horse2zebra --model test --model_suffix _A --no_dropout
+    python test.py --dataroot volumes/ --name onepiece --output_dir colored/        # CBZ/ZIP volumes
 
-Every image under --dataroot (recursive) is colorized. Outputs: with --output_dir, just the pages
-(<output_dir>/<relative path>/<stem>.png); otherwise upstream's layout
+Every image and every CBZ/ZIP volume under --dataroot (recursive) is colorized; --dataroot may also
+be one image or one volume. Outputs: with --output_dir, just the pages
+(<output_dir>/<relative path>/<stem>.png) and volumes (<output_dir>/<relative path>.cbz, same
+member names in natural page order, failed pages kept B/W); otherwise upstream's layout
 <results_dir>/<name>/<phase>_<epoch>/images/. The HTML page (index.html, input beside output) is
 always written to that results folder. Exit status: 0 all pages done, 1 some pages failed
 (each named in one line), 2 nothing could start (bad flags, no images, missing or unfitting weights).
@@ -20,7 +23,7 @@ import os
 import sys
 import time
 import urllib.parse
-from typing import Deque, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import dominate
 from dominate import tags
@@ -28,13 +31,11 @@ from PIL import Image
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from data.descreen import descreen
-from data.image_folder import find_images, load_image
-from models.colorizer import Colorizer, resolve_precision
-from models.flat_fills import flat_fill
-from models.generator_loader import load_generator
-from models.networks import required_multiple
-from options.test_options import generator_suffix, parse_test_options
+from data.comic_archive import ArchiveError, find_archives, is_archive_file, unsupported_archive_reason
+from data.image_folder import find_images, is_image_file, load_image
+from inference.pipeline import PagePipeline, build_pipeline
+from inference.volumes import colorize_volume
+from options.test_options import parse_test_options
 from util.checkpoint import checkpoint_label
 from util.cli import run_main
 from util.device import select_device
@@ -42,7 +43,6 @@ from util.errors import UserError
 from util.fileio import atomic_save_image, atomic_write_text, file_digest
 
 log = logging.getLogger("test")
-DEFAULT_WORK_WIDTH = 512
 OUTPUT_MANIFEST = ".colorized_with.json"  # in the output folder: which weights wrote its pages
 
 
@@ -127,9 +127,14 @@ def save_page(result: Image.Image, page: Image.Image, out_path: str, thumbs: Tup
     # bytes; at level 6 encoding took a quarter of a --keep_lines page's time.
     atomic_save_image(result, out_path, compress_level=1)
     for image, path in zip((page, result), thumbs):
-        small = image.convert("RGB")
-        small.thumbnail((width, width * 4), Image.BICUBIC)
-        atomic_save_image(small, path)
+        save_thumbnail(image, path, width)
+
+
+def save_thumbnail(image: Image.Image, path: str, width: int) -> None:
+    """A JPEG `width` px wide (at most 4 widths tall) for the HTML page."""
+    small = image.convert("RGB")
+    small.thumbnail((width, width * 4), Image.BICUBIC)
+    atomic_save_image(small, path)
 
 
 def _url(rel_path: str) -> str:
@@ -158,68 +163,104 @@ def write_html(results_dir: str, title: str, rows: List[Tuple[str, str, str, str
     atomic_write_text(os.path.join(results_dir, "index.html"), doc.render())
 
 
+def collect_inputs(dataroot: str, num_test: float) -> Tuple[str, List[str], List[str]]:
+    """(the folder output names are relative to, loose pages, CBZ/ZIP archives) for --dataroot:
+    a folder (searched recursively), one image, or one archive. UserError (one line) otherwise."""
+    if os.path.isfile(dataroot):
+        reason = unsupported_archive_reason(dataroot)
+        if reason:
+            raise UserError(reason)
+        root = os.path.dirname(dataroot) or "."
+        if is_archive_file(dataroot):
+            return root, [], [dataroot]
+        if is_image_file(dataroot):
+            return root, [dataroot], []
+        raise UserError(f"{dataroot}: neither an image (png, jpg, jpeg, webp, bmp, tif, tiff) nor a CBZ/ZIP archive "
+                        "(--dataroot)")
+    if not os.path.isdir(dataroot):
+        raise UserError(f"{dataroot}: no such folder or file (--dataroot)")
+    pages, archives = find_images(dataroot, num_test), find_archives(dataroot)
+    for root, _, files in os.walk(dataroot, followlinks=True):
+        for name in sorted(files):
+            reason = unsupported_archive_reason(os.path.join(root, name))
+            if reason:
+                log.warning("skipped %s", reason)
+    if not pages and not archives:
+        raise UserError(f"{dataroot}: no images (png, jpg, jpeg, webp, bmp, tif, tiff) or CBZ/ZIP archives found "
+                        "(--dataroot)")
+    return dataroot, pages, archives
+
+
 def run(opt: argparse.Namespace) -> int:
-    if not os.path.isdir(opt.dataroot):
-        raise UserError(f"{opt.dataroot}: folder not found (--dataroot)")
-    paths = find_images(opt.dataroot, opt.num_test)
-    if not paths:
-        raise UserError(f"{opt.dataroot}: no images (png, jpg, jpeg, webp, bmp, tif, tiff) found (--dataroot)")
+    root, paths, archives = collect_inputs(opt.dataroot, opt.num_test)
     label = checkpoint_label(opt.epoch, opt.load_iter)
     results_dir = os.path.join(opt.results_dir, opt.name, f"{opt.phase}_{label}")
     out_root = opt.output_dir or os.path.join(results_dir, "images")
-    for flag, folder in (("--output_dir", out_root), ("--results_dir", results_dir)):
-        if _inside(folder, opt.dataroot):
-            raise UserError(f"{flag} {folder} is inside --dataroot {opt.dataroot}; choose a folder outside the input")
+    if os.path.isdir(opt.dataroot):
+        for flag, folder in (("--output_dir", out_root), ("--results_dir", results_dir)):
+            if _inside(folder, opt.dataroot):
+                raise UserError(f"{flag} {folder} is inside --dataroot {opt.dataroot}; choose a folder outside the input")
 
     device = select_device(opt.device, opt.gpu_ids)
-    gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), label, generator_suffix(opt), opt, device,
-                         use_average=not opt.no_ema)
-    # --keep_lines asks for the scan's own luminance, whatever the model was trained with.
-    output_luma = "input" if opt.keep_lines else gen.output_luma
-    if output_luma == "input" and not opt.keep_lines:
-        log.info("the generator was trained with --output_luma input: keeping the pages' luminance (--keep_lines)")
-    work_width = None
-    if opt.preprocess == "scale_width" or output_luma == "input":
-        work_width = opt.load_size or gen.train_load_size or DEFAULT_WORK_WIDTH
-    precision = resolve_precision(opt.precision, device)
-    colorizer = Colorizer(gen.net, device, required_multiple(gen.net_g), output_nc=gen.output_nc,
-                          input_nc=gen.input_nc, precision=precision, tile_size=opt.tile_size,
-                          tile_overlap=opt.tile_overlap, output_luma=output_luma, work_width=work_width)
-    log.info("colorizing %d pages from %s with %s on %s (%s%s%s%s%s)", len(paths), opt.dataroot, gen.source, device,
-             precision, f", working width {work_width}" if work_width else ", full resolution",
-             {"input": ", keep_lines", "darker": ", darker luminance",
-              "multiply": ", page times color layer",
-              "multiply_headroom": ", page times color layer"}.get(output_luma, ""),
-             ", descreened" if gen.descreen else "", ", flat fills" if opt.flat_fills else "")
+    pipeline = build_pipeline(opt, device)
+    gen = pipeline.generator
+    log.info("colorizing %d pages%s from %s with %s on %s (%s)", len(paths),
+             f" and {len(archives)} archives" if archives else "", opt.dataroot, gen.source, device,
+             pipeline.describe())
 
-    names = output_names(paths, opt.dataroot)
+    names = output_names(paths, root)
 
     def output_path(src: str) -> str:
         return os.path.join(out_root, names[src] + ".png")
 
-    claim_output_folder(out_root, [output_path(p) for p in paths], gen.source, opt.overwrite, opt.skip_existing)
+    volume_outputs = {src: os.path.join(out_root, os.path.relpath(src, root)) for src in archives}
+    for src, dst in volume_outputs.items():
+        if os.path.realpath(src) == os.path.realpath(dst):
+            raise UserError(f"{src} would be written over by its own colored version; choose another --output_dir")
+    claim_output_folder(out_root, [output_path(p) for p in paths] + list(volume_outputs.values()), gen.source,
+                        opt.overwrite, opt.skip_existing)
 
     todo = [p for p in paths if not (opt.skip_existing and os.path.exists(output_path(p)))]
-    skipped = len(paths) - len(todo)
+    volumes = [a for a in archives if not (opt.skip_existing and os.path.exists(volume_outputs[a]))]
+    skipped = len(paths) - len(todo) + len(archives) - len(volumes)
     if skipped:
-        log.info("skipping %d pages whose output exists (--skip_existing)", skipped)
+        log.info("skipping %d pages or archives whose output exists (--skip_existing)", skipped)
 
+    start = time.perf_counter()
+    done, failed = colorize_pages(todo, pipeline, output_path, results_dir, names, opt)
+    rows = [(os.path.relpath(p, root), names[p], p, output_path(p)) for p in paths
+            if p not in failed and os.path.exists(output_path(p))
+            and os.path.exists(thumbnail_path(results_dir, names[p], "out"))]
+    for src in volumes:
+        volume_done, volume_failed, volume_rows = colorize_archive(src, volume_outputs[src], pipeline, results_dir,
+                                                                   os.path.relpath(src, root), opt)
+        done += volume_done
+        failed += volume_failed
+        rows += volume_rows
+    write_html(results_dir, f"{opt.name}: {opt.dataroot}", rows, opt.display_winsize)
+    elapsed = time.perf_counter() - start
+    log.info("colorized %d, failed %d%s%s in %.1f s; pages in %s, HTML %s", done, len(failed),
+             f" ({', '.join(failed[:10])}{', ...' if len(failed) > 10 else ''})" if failed else "",
+             f", skipped {skipped}" if skipped else "", elapsed, out_root, os.path.join(results_dir, "index.html"))
+    return 1 if failed else 0
+
+
+def colorize_pages(todo: Sequence[str], pipeline: PagePipeline, output_path: Callable[[str], str], results_dir: str,
+                   names: Dict[str, str], opt: argparse.Namespace) -> Tuple[int, List[str]]:
+    """Loose pages: decode ahead on threads, colorize here, encode on a writer thread.
+    (pages written, failed inputs)."""
     done, failed = 0, []
     start = time.perf_counter()
     writer = concurrent.futures.ThreadPoolExecutor(max_workers=1)  # encode page i while computing page i+1
     writes = []
     with logging_redirect_tqdm(), tqdm(total=len(todo), unit="page", disable=None) as bar:
-        for src, page in prefetch(todo, lambda p: load_image(p, gen.input_nc), opt.num_threads, depth=2):
+        for src, page in prefetch(todo, lambda p: load_image(p, pipeline.generator.input_nc), opt.num_threads, depth=2):
             if isinstance(page, Exception):
                 failed.append(src)
                 log.error("failed %s: %s: %s", src, type(page).__name__, page)
             else:
                 try:
-                    # A model trained on descreened pages sees, and multiplies with, the page descreened.
-                    seen = descreen(page) if gen.descreen else page
-                    result = colorizer.colorize(seen)
-                    if opt.flat_fills and result.mode == "RGB":
-                        result = flat_fill(result, seen)
+                    result = pipeline(page)
                 except Exception as exc:  # e.g. out of memory on a huge page: one page's failure, not the folder's
                     failed.append(src)
                     log.error("failed %s: %s: %s", src, type(exc).__name__, " ".join(str(exc).split())[:200])
@@ -237,15 +278,39 @@ def run(opt: argparse.Namespace) -> int:
                 failed.append(src)
                 log.error("failed %s: could not write %s: %s: %s", src, output_path(src), type(exc).__name__, exc)
     writer.shutdown()
+    return done, failed
 
-    rows = [(os.path.relpath(p, opt.dataroot), names[p], p, output_path(p)) for p in paths
-            if p not in failed and os.path.exists(output_path(p))
-            and os.path.exists(thumbnail_path(results_dir, names[p], "out"))]
-    write_html(results_dir, f"{opt.name}: {opt.dataroot}", rows, opt.display_winsize)
-    elapsed = time.perf_counter() - start
-    log.info("colorized %d, failed %d%s in %.1f s; pages in %s, HTML %s", done, len(failed),
-             f", skipped {skipped}" if skipped else "", elapsed, out_root, os.path.join(results_dir, "index.html"))
-    return 1 if failed else 0
+
+def colorize_archive(src: str, dst: str, pipeline: PagePipeline, results_dir: str, rel: str,
+                     opt: argparse.Namespace) -> Tuple[int, List[str], List[Tuple[str, str, str, str]]]:
+    """One CBZ/ZIP volume into `dst`. (pages colorized, failed '<archive>:<member>' names, HTML rows:
+    each page's thumbnails, linking to the output archive). A refused archive is one failed line."""
+    rows: List[Tuple[str, str, str, str]] = []
+
+    def thumbnails(member: str, page: Image.Image, colored: Image.Image) -> None:
+        name = os.path.join(rel, os.path.splitext(member)[0])
+        try:
+            for image, kind in ((page, "in"), (colored, "out")):
+                save_thumbnail(image, thumbnail_path(results_dir, name, kind), opt.display_winsize)
+        except OSError as exc:  # the HTML page loses a row; the volume is unaffected
+            log.warning("%s:%s: no thumbnail (%s)", src, member, exc)
+            return
+        rows.append((f"{rel}: {member}", name, dst, dst))
+
+    with logging_redirect_tqdm(), tqdm(desc=os.path.basename(src), unit="page", disable=None) as bar:
+        def on_page(member: str, page: Image.Image, colored: Image.Image) -> None:
+            thumbnails(member, page, colored)
+            bar.update(1)
+
+        try:
+            result = colorize_volume(src, dst, pipeline, pipeline.generator.input_nc,
+                                     opt.archive_size_limit * 2**20, on_page)
+        except (ArchiveError, OSError) as exc:
+            log.error("failed %s: %s", src, exc)
+            return 0, [src], []
+    log.info("%s: %d of %d pages colorized into %s%s", src, len(result.colored), result.pages, dst,
+             f"; kept B/W: {', '.join(result.failed)}" if result.failed else "")
+    return len(result.colored), [f"{src}:{name}" for name in result.failed], rows
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

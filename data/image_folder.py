@@ -2,7 +2,7 @@
 
 import logging
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import IO, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
@@ -60,8 +60,8 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
 
 
-def load_image(path: str, channels: int, draft_size: Optional[int] = None) -> Image.Image:
-    """Decode `path` upright (EXIF orientation), transparency composited on white paper,
+def load_image(path: Union[str, IO[bytes]], channels: int, draft_size: Optional[int] = None) -> Image.Image:
+    """Decode `path` (a file name, or a binary file object such as an archive member's bytes) upright (EXIF orientation), transparency composited on white paper,
     as mode 'L' for channels == 1 and 'RGB' otherwise. Raises OSError/ValueError on bad files.
 
     `draft_size`: the caller will shrink the image to about this many pixels per side anyway, so

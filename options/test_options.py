@@ -8,6 +8,7 @@ import argparse
 import math
 from typing import Optional, Sequence
 
+from data.comic_archive import DEFAULT_SIZE_LIMIT_MB
 from models.networks import GENERATORS, NORMS, UPSAMPLINGS
 from options.types import gpu_ids_type, number_type, run_name_problem
 
@@ -59,13 +60,18 @@ def build_test_parser() -> argparse.ArgumentParser:
     nonneg_int = number_type(int, 0)
 
     g = parser.add_argument_group("input and output")
-    g.add_argument("--dataroot", required=True, help="folder of B/W pages (searched recursively)")
+    g.add_argument("--dataroot", required=True,
+                   help="B/W pages: a folder (searched recursively for images and CBZ/ZIP volumes), one image, "
+                        "or one .cbz/.zip volume")
     g.add_argument("--results_dir", default="./results/", help="results and index.html go to <results_dir>/<name>/<phase>_<epoch>/")
     g.add_argument("--output_dir", default=None,
                    help="write only the colorized pages here, as <relative path>/<stem>.png (sub-folders mirrored)")
     g.add_argument("--phase", default="test", help="used in the results folder name")
-    g.add_argument("--num_test", type=number_type(float, 1), default=math.inf, help="colorize at most this many pages")
-    g.add_argument("--skip_existing", action="store_true", help="leave pages whose output already exists (resume a folder)")
+    g.add_argument("--num_test", type=number_type(float, 1), default=math.inf, help="colorize at most this many loose pages (volumes are always whole)")
+    g.add_argument("--skip_existing", action="store_true",
+                   help="leave pages and volumes whose output already exists (resume a folder)")
+    g.add_argument("--archive_size_limit", type=pos_int, default=DEFAULT_SIZE_LIMIT_MB,
+                   help="refuse a CBZ/ZIP volume that unpacks to more than this many MB (guards against zip bombs)")
     g.add_argument("--overwrite", action="store_true",
                    help="write over pages that other weights colorized into the output folder (refused otherwise)")
     g.add_argument("--display_winsize", type=pos_int, default=256, help="thumbnail width on the HTML page")

@@ -6,11 +6,15 @@ from typing import List
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+from models.networks import define_G  # noqa: E402  (after the path above)
+from options.train_options import parse_train_options, save_options  # noqa: E402
 
 
 def write_images(folder: str, count: int, size: int, color: bool, seed: int) -> List[str]:
@@ -44,3 +48,18 @@ def tiny_flags(dataroot: str, checkpoints_dir: str, name: str = "tiny") -> List[
             "--n_epochs", "1", "--n_epochs_decay", "1", "--num_threads", "0", "--seed", "7",
             "--print_freq", "2", "--display_freq", "4", "--update_html_freq", "4",
             "--save_latest_freq", "100", "--save_epoch_freq", "1", "--pool_size", "3", "--device", "cpu"]
+
+
+@pytest.fixture
+def run_folder(tmp_path):
+    """A run folder as train.py leaves it: opt.json and latest_net_G_A.pth (random weights, ngf 4)."""
+    ck = tmp_path / "ck"
+    opt = parse_train_options(["--dataroot", "unused", "--name", "tiny", "--checkpoints_dir", str(ck),
+                               "--netG", "resnet_6blocks", "--ngf", "4", "--load_size", "64", "--crop_size", "64"])
+    run_dir = ck / "tiny"
+    run_dir.mkdir(parents=True)
+    save_options(opt, str(run_dir))
+    torch.manual_seed(0)
+    net = define_G("resnet_6blocks", 3, 3, ngf=4)
+    torch.save(net.state_dict(), run_dir / "latest_net_G_A.pth")
+    return str(ck)

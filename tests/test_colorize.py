@@ -13,7 +13,6 @@ import test as colorize_cli
 from data.transforms import to_tensor
 from models.colorizer import Colorizer, resolve_precision
 from models.networks import define_G
-from options.train_options import parse_train_options, save_options
 
 
 def _page(path, size, seed=0, mode="RGB"):
@@ -23,21 +22,6 @@ def _page(path, size, seed=0, mode="RGB"):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     img.save(path)
     return path
-
-
-@pytest.fixture
-def run_folder(tmp_path):
-    """A run folder as train.py leaves it: opt.json and latest_net_G_A.pth (random weights, ngf 4)."""
-    ck = tmp_path / "ck"
-    opt = parse_train_options(["--dataroot", "unused", "--name", "tiny", "--checkpoints_dir", str(ck),
-                               "--netG", "resnet_6blocks", "--ngf", "4", "--load_size", "64", "--crop_size", "64"])
-    run_dir = ck / "tiny"
-    run_dir.mkdir(parents=True)
-    save_options(opt, str(run_dir))
-    torch.manual_seed(0)
-    net = define_G("resnet_6blocks", 3, 3, ngf=4)
-    torch.save(net.state_dict(), run_dir / "latest_net_G_A.pth")
-    return str(ck)
 
 
 def _run(args):

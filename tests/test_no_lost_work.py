@@ -17,6 +17,7 @@ from PIL import Image
 import test as colorize_cli
 import train
 from conftest import ROOT, tiny_flags, write_images
+from models.colorizer import Colorizer
 from models.networks import define_G
 from options.train_options import parse_train_options, save_options
 from util.checkpoint import load_checkpoint
@@ -68,13 +69,13 @@ def test_any_failure_of_one_page_is_one_line_and_the_rest_is_done(tmp_path, capl
     src = tmp_path / "in"
     for name, size in (("a.png", (32, 32)), ("b.png", (33, 32)), ("c.png", (32, 32))):
         _page(str(src / name), size)
-    real = colorize_cli.Colorizer.colorize
+    real = Colorizer.colorize
 
     def flaky(self, page):  # any exception type, raised for b.png only
         if page.size == (33, 32):
             raise ValueError("Expected more than 1 spatial element when training")
         return real(self, page)
-    monkeypatch.setattr(colorize_cli.Colorizer, "colorize", flaky)
+    monkeypatch.setattr(Colorizer, "colorize", flaky)
     with caplog.at_level("INFO"):
         assert _colorize(src, ck, tmp_path / "out", tmp_path / "r") == 1
     assert f"failed {src / 'b.png'}: ValueError: Expected more than 1 spatial element" in caplog.text

@@ -17,7 +17,8 @@ def _current_umask() -> int:
 _FILE_MODE = 0o666 & ~_current_umask()  # what open() would give; mkstemp alone gives 0600
 
 
-def _atomic_write(path: str, write: Callable[[str], None]) -> None:
+def atomic_write_with(path: str, write: Callable[[str], None]) -> None:
+    """Call `write(tmp)` to fill a temporary file beside `path`, then move it onto `path`."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
@@ -39,18 +40,18 @@ def atomic_write_text(path: str, text: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
 
-    _atomic_write(path, write)
+    atomic_write_with(path, write)
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:
-    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    atomic_write_with(path, lambda tmp: torch.save(obj, tmp))
 
 
 def atomic_save_image(image: Any, path: str, **options: Any) -> None:
     """Save a PIL image; the format comes from the final path's extension, not the temp name.
     `options` go to Pillow's save (e.g. compress_level for PNG)."""
     fmt = os.path.splitext(path)[1].lstrip(".").upper().replace("JPG", "JPEG")
-    _atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **options))
+    atomic_write_with(path, lambda tmp: image.save(tmp, format=fmt, **options))
 
 
 def file_digest(path: str, algorithm: str) -> str:

@@ -1,0 +1,1 @@
+"""Colorizing pages with trained weights: the page pipeline, and volumes (CBZ/ZIP archives)."""

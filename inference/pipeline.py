@@ -1,0 +1,70 @@
+"""One B/W page in, one colored page out: the steps that test.py and the web app (scripts/app.py)
+share, so both colorize a page exactly the same way."""
+
+import argparse
+import logging
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from PIL import Image
+
+from data.descreen import descreen
+from models.colorizer import Colorizer, resolve_precision
+from models.flat_fills import flat_fill
+from models.generator_loader import LoadedGenerator, load_generator
+from models.networks import required_multiple
+from options.test_options import generator_suffix
+from util.checkpoint import checkpoint_label
+
+log = logging.getLogger(__name__)
+DEFAULT_WORK_WIDTH = 512  # --keep_lines / scale_width without a training --load_size to follow
+
+
+@dataclass
+class PagePipeline:
+    """Callable: an 'L' or 'RGB' page (the generator's input mode) -> the colored page, same size."""
+
+    generator: LoadedGenerator
+    colorizer: Colorizer
+    precision: str
+    work_width: Optional[int]
+    flat_fills: bool
+
+    def __call__(self, page: Image.Image) -> Image.Image:
+        # A model trained on descreened pages sees, and multiplies with, the page descreened.
+        seen = descreen(page) if self.generator.descreen else page
+        result = self.colorizer.colorize(seen)
+        if self.flat_fills and result.mode == "RGB":
+            result = flat_fill(result, seen)
+        return result
+
+    def describe(self) -> str:
+        """How pages are colorized, for the log: precision, scale, luminance rule, descreening."""
+        luma = {"input": ", keep_lines", "darker": ", darker luminance", "multiply": ", page times color layer",
+                "multiply_headroom": ", page times color layer"}.get(self.colorizer.output_luma, "")
+        return (f"{self.precision}{f', working width {self.work_width}' if self.work_width else ', full resolution'}"
+                f"{luma}{', descreened' if self.generator.descreen else ''}{', flat fills' if self.flat_fills else ''}")
+
+
+def build_pipeline(opt: argparse.Namespace, device: torch.device) -> PagePipeline:
+    """The generator that test.py's flags name (--checkpoints_dir, --name, --epoch, --load_iter,
+    --direction/--model_suffix, --no_ema) set up as --keep_lines, --preprocess, --load_size,
+    --precision, --tile_size/--tile_overlap and --flat_fills ask. UserError if the weights are
+    missing or do not fit."""
+    label = checkpoint_label(opt.epoch, opt.load_iter)
+    gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), label, generator_suffix(opt), opt, device,
+                         use_average=not opt.no_ema)
+    # --keep_lines asks for the scan's own luminance, whatever the model was trained with.
+    output_luma = "input" if opt.keep_lines else gen.output_luma
+    if output_luma == "input" and not opt.keep_lines:
+        log.info("the generator was trained with --output_luma input: keeping the pages' luminance (--keep_lines)")
+    work_width = None
+    if opt.preprocess == "scale_width" or output_luma == "input":
+        work_width = opt.load_size or gen.train_load_size or DEFAULT_WORK_WIDTH
+    precision = resolve_precision(opt.precision, device)
+    colorizer = Colorizer(gen.net, device, required_multiple(gen.net_g), output_nc=gen.output_nc,
+                          input_nc=gen.input_nc, precision=precision, tile_size=opt.tile_size,
+                          tile_overlap=opt.tile_overlap, output_luma=output_luma, work_width=work_width)
+    return PagePipeline(gen, colorizer, precision, work_width, opt.flat_fills)
