@@ -43,41 +43,10 @@ def add_weights_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--dropout", dest="no_dropout", action="store_false", help="the weights were trained with dropout")
 
 
-def generator_suffix(opt: argparse.Namespace) -> str:
-    """Which generator file: upstream's --model_suffix with --model test, else G_A or G_B by --direction."""
-    if opt.model == "test":
-        return opt.model_suffix
-    return "_A" if opt.direction == "AtoB" else "_B"
-
-
-def build_test_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="test.py",
-        description="Colorize every image under --dataroot at its original size.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+def add_processing_flags(parser: argparse.ArgumentParser) -> None:
+    """How a page is colorized (test.py and the web page, scripts/app.py, share these)."""
     pos_int = number_type(int, 1)
     nonneg_int = number_type(int, 0)
-
-    g = parser.add_argument_group("input and output")
-    g.add_argument("--dataroot", required=True,
-                   help="B/W pages: a folder (searched recursively for images and CBZ/ZIP volumes), one image, "
-                        "or one .cbz/.zip volume")
-    g.add_argument("--results_dir", default="./results/", help="results and index.html go to <results_dir>/<name>/<phase>_<epoch>/")
-    g.add_argument("--output_dir", default=None,
-                   help="write only the colorized pages here, as <relative path>/<stem>.png (sub-folders mirrored)")
-    g.add_argument("--phase", default="test", help="used in the results folder name")
-    g.add_argument("--num_test", type=number_type(float, 1), default=math.inf, help="colorize at most this many loose pages (volumes are always whole)")
-    g.add_argument("--skip_existing", action="store_true",
-                   help="leave pages and volumes whose output already exists (resume a folder)")
-    g.add_argument("--archive_size_limit", type=pos_int, default=DEFAULT_SIZE_LIMIT_MB,
-                   help="refuse a CBZ/ZIP volume that unpacks to more than this many MB (guards against zip bombs)")
-    g.add_argument("--overwrite", action="store_true",
-                   help="write over pages that other weights colorized into the output folder (refused otherwise)")
-    g.add_argument("--display_winsize", type=pos_int, default=256, help="thumbnail width on the HTML page")
-
-    add_weights_flags(parser)
-
     g = parser.add_argument_group("how pages are processed")
     g.add_argument("--preprocess", default="none", choices=TEST_PREPROCESS,
                    help="none: run at full resolution; scale_width: run at --load_size wide, then back to full size")
@@ -95,14 +64,58 @@ def build_test_parser() -> argparse.ArgumentParser:
                    help="compute precision (bf16/fp16 via autocast); auto: bf16 where the hardware has it natively")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA if present, else CPU")
     g.add_argument("--gpu_ids", type=gpu_ids_type, default="0", help="GPU id; -1 for CPU")
-    g.add_argument("--num_threads", type=nonneg_int, default=2, help="threads decoding and encoding pages beside compute")
+
+
+def generator_suffix(opt: argparse.Namespace) -> str:
+    """Which generator file: upstream's --model_suffix with --model test, else G_A or G_B by --direction."""
+    if opt.model == "test":
+        return opt.model_suffix
+    return "_A" if opt.direction == "AtoB" else "_B"
+
+
+def build_test_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="test.py",
+        description="Colorize every image under --dataroot at its original size.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    pos_int = number_type(int, 1)
+
+    g = parser.add_argument_group("input and output")
+    g.add_argument("--dataroot", required=True,
+                   help="B/W pages: a folder (searched recursively for images and CBZ/ZIP volumes), one image, "
+                        "or one .cbz/.zip volume")
+    g.add_argument("--results_dir", default="./results/", help="results and index.html go to <results_dir>/<name>/<phase>_<epoch>/")
+    g.add_argument("--output_dir", default=None,
+                   help="write only the colorized pages here, as <relative path>/<stem>.png (sub-folders mirrored)")
+    g.add_argument("--phase", default="test", help="used in the results folder name")
+    g.add_argument("--num_test", type=number_type(float, 1), default=math.inf, help="colorize at most this many loose pages (volumes are always whole)")
+    g.add_argument("--skip_existing", action="store_true",
+                   help="leave pages and volumes whose output already exists (resume a folder)")
+    g.add_argument("--archive_size_limit", type=pos_int, default=DEFAULT_SIZE_LIMIT_MB,
+                   help="refuse a CBZ/ZIP volume that unpacks to more than this many MB (guards against zip bombs)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="write over pages that other weights colorized into the output folder (refused otherwise)")
+    g.add_argument("--display_winsize", type=pos_int, default=256, help="thumbnail width on the HTML page")
+    g.add_argument("--num_threads", type=number_type(int, 0), default=2,
+                   help="threads decoding and encoding pages beside compute")
     g.add_argument("--eval", action="store_true", help="accepted for upstream compatibility (always eval mode here)")
+
+    add_weights_flags(parser)
+
+    add_processing_flags(parser)
     return parser
 
 
 def parse_test_options(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = build_test_parser()
     opt = parser.parse_args(argv)
+    check_weights_and_processing_flags(parser, opt)
+    return opt
+
+
+def check_weights_and_processing_flags(parser: argparse.ArgumentParser, opt: argparse.Namespace) -> None:
+    """parser.error (one line, exit 2) for combinations argparse cannot check by itself."""
     if opt.tile_size is not None and 0 < opt.tile_size <= 2 * opt.tile_overlap:
         parser.error(f"--tile_size ({opt.tile_size}) must be more than twice --tile_overlap ({opt.tile_overlap})")
     if opt.model == "test" and opt.direction == "BtoA" and opt.model_suffix == "":
@@ -112,4 +125,3 @@ def parse_test_options(argv: Optional[Sequence[str]] = None) -> argparse.Namespa
     problem = run_name_problem(opt.name)
     if problem:
         parser.error(problem)
-    return opt

@@ -34,6 +34,25 @@ def checkpoint_path(run_dir: str, label: str) -> str:
     return os.path.join(run_dir, f"{label}{CHECKPOINT_SUFFIX}")
 
 
+def available_labels(run_dir: str) -> List[str]:
+    """The labels a run folder holds G_A weights for (bare or inside a checkpoint): latest first,
+    then best, then epochs newest first, then iter_<N> newest first. [] for a missing folder."""
+    if not os.path.isdir(run_dir):
+        return []
+    labels = set()
+    for name in os.listdir(run_dir):
+        for suffix in (CHECKPOINT_SUFFIX, "_net_G_A.pth", "_net_G_A_ema.pth"):
+            if name.endswith(suffix) and len(name) > len(suffix):
+                labels.add(name[: -len(suffix)])
+
+    def order(label: str) -> tuple:
+        if label in ("latest", "best"):
+            return (0, label != "latest", 0, label)
+        number = label[len("iter_"):] if label.startswith("iter_") else label
+        return (1 + label.startswith("iter_"), 0, -int(number) if number.isdigit() else 0, label)
+    return sorted(labels, key=order)
+
+
 def save_checkpoint(run_dir: str, labels: List[str], model_state: Dict[str, Any], epoch: int, epoch_iter: int,
                     global_step: int, options: Dict[str, Any], best: Optional[Dict[str, Any]] = None,
                     epoch_samples: Optional[int] = None) -> None:
