@@ -38,7 +38,7 @@ from inference.volumes import colorize_volume
 from options.test_options import parse_test_options
 from util.checkpoint import checkpoint_label
 from util.cli import run_main
-from util.device import select_device
+from util.device import peak_memory_note, select_device
 from util.errors import UserError
 from util.fileio import atomic_save_image, atomic_write_text, file_digest
 
@@ -239,9 +239,10 @@ def run(opt: argparse.Namespace) -> int:
         rows += volume_rows
     write_html(results_dir, f"{opt.name}: {opt.dataroot}", rows, opt.display_winsize)
     elapsed = time.perf_counter() - start
-    log.info("colorized %d, failed %d%s%s in %.1f s; pages in %s, HTML %s", done, len(failed),
+    log.info("colorized %d, failed %d%s%s in %.1f s; pages in %s, HTML %s%s", done, len(failed),
              f" ({', '.join(failed[:10])}{', ...' if len(failed) > 10 else ''})" if failed else "",
-             f", skipped {skipped}" if skipped else "", elapsed, out_root, os.path.join(results_dir, "index.html"))
+             f", skipped {skipped}" if skipped else "", elapsed, out_root, os.path.join(results_dir, "index.html"),
+             peak_memory_note(device))
     return 1 if failed else 0
 
 

@@ -38,7 +38,7 @@ from options.train_options import format_options, options_to_dict, parse_train_o
 from util.checkpoint import (architecture_mismatch, checkpoint_label, checkpoint_path, load_checkpoint,
                               save_checkpoint)
 from util.cli import configure_console_logging
-from util.device import select_device
+from util.device import peak_memory_note, precision_reason, resolve_precision, select_device
 from util.distributed import (DistContext, average_gradients, broadcast_parameters, init_distributed,
                               mean_over_ranks, shutdown, weights_in_sync)
 from util.errors import TrainingDiverged, UserError
@@ -189,7 +189,9 @@ def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: Dis
     dataset = create_dataset(opt)
     grad_sync = functools.partial(average_gradients, world_size=ctx.world_size) if ctx.enabled else None
     # Pools draw per process; the networks start from rank 0's weights.
-    model = create_model(opt, device, opt.seed + 100_003 * ctx.rank, grad_sync=grad_sync)
+    precision = resolve_precision(opt.precision, device)
+    log.info("precision: %s", precision_reason(opt.precision, precision, device))
+    model = create_model(opt, device, opt.seed + 100_003 * ctx.rank, precision, grad_sync=grad_sync)
     epoch, epoch_samples, global_step = opt.epoch_count, 0, 0
     if resume is not None:
         try:
@@ -418,7 +420,7 @@ def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dat
         metrics[f"hparam/best_val_{best['metric']}"] = best["value"]
     logger.hparams(hparams, metrics)
     logger.close()
-    log.info("done: %d steps; run folder %s", global_step, run_dir)
+    log.info("done: %d steps; run folder %s%s", global_step, run_dir, peak_memory_note(device))
     return last_losses
 
 

@@ -11,12 +11,13 @@ import torch
 from PIL import Image
 
 from data.descreen import descreen
-from models.colorizer import Colorizer, resolve_precision
+from models.colorizer import Colorizer
 from models.flat_fills import flat_fill
 from models.generator_loader import LoadedGenerator, load_generator
 from models.networks import required_multiple
 from options.test_options import generator_suffix
 from util.checkpoint import checkpoint_label
+from util.device import resolve_precision
 
 log = logging.getLogger(__name__)
 DEFAULT_WORK_WIDTH = 512  # --keep_lines / scale_width without a training --load_size to follow

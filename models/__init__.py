@@ -19,9 +19,10 @@ def create_generator(opt: argparse.Namespace, input_nc: int, output_nc: int) -> 
                     global_context=opt.global_context)
 
 
-def create_model(opt: argparse.Namespace, device: torch.device, seed: int,
+def create_model(opt: argparse.Namespace, device: torch.device, seed: int, precision: str,
                  grad_sync: Optional[GradSync] = None) -> CycleGANModel:
-    """Build the four networks (initialised from torch's RNG, so seed it first) and the optimizers."""
+    """Build the four networks (initialised from torch's RNG, so seed it first) and the optimizers.
+    `precision`: fp32, bf16 or fp16 (--precision auto already resolved, util/device.resolve_precision)."""
     if opt.model != "cycle_gan":
         raise ValueError(f"unknown model {opt.model!r}; choose from cycle_gan")
     G_A = create_generator(opt, opt.input_nc, opt.output_nc).to(device)
@@ -35,7 +36,7 @@ def create_model(opt: argparse.Namespace, device: torch.device, seed: int,
             net.to(memory_format=torch.channels_last)
     return CycleGANModel(G_A, G_B, D_A, D_B, gan_mode=opt.gan_mode, lambda_A=opt.lambda_A, lambda_B=opt.lambda_B,
                          lambda_identity=opt.lambda_identity, lambda_gp=opt.lambda_gp, pool_size=opt.pool_size,
-                         lr=opt.lr, beta1=opt.beta1, seed=seed, precision=opt.precision,
+                         lr=opt.lr, beta1=opt.beta1, seed=seed, precision=precision,
                          device_type=device.type, grad_sync=grad_sync, output_luma=opt.output_luma,
                          lambda_gray_identity=opt.lambda_gray_identity, lambda_luma=opt.lambda_luma, lr_D=opt.lr_D,
                          ema_decay=opt.ema_decay, detach_cycle_A=opt.detach_cycle_A,

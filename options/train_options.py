@@ -54,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--verbose", action="store_true", help="print network architectures and sizes")
 
     g = parser.add_argument_group("speed")
-    g.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                   help="training precision: bf16/fp16 autocast (fp16 with loss scaling)")
+    g.add_argument("--precision", default="fp32", choices=("auto", *PRECISIONS),
+                   help="training precision: bf16/fp16 autocast (fp16 with loss scaling); auto: bf16 where the "
+                        "hardware computes it natively (GPUs with bf16, CPUs with AVX512-BF16 or AMX), else fp32")
     g.add_argument("--channels_last", action="store_true", help="NHWC memory layout for networks and batches")
     g.add_argument("--compile", action="store_true", help="torch.compile the networks (compiling takes a while)")
 

@@ -20,9 +20,7 @@ import tempfile
 import time
 from typing import Dict, List, Optional
 
-import numpy as np
 import torch
-from PIL import Image, ImageDraw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -31,7 +29,7 @@ from data import create_dataset, create_loader  # noqa: E402
 from data.sampler import EpochSampler  # noqa: E402
 from models.networks import define_D, define_G  # noqa: E402
 from options.train_options import parse_train_options  # noqa: E402
-from util.benchmarking import conv_gflop, run_process  # noqa: E402
+from util.benchmarking import conv_gflop, run_process, synthetic_pages  # noqa: E402
 
 CONFIGS = {
     "fp32": [],
@@ -41,21 +39,6 @@ CONFIGS = {
     "bf16+channels_last": ["--precision", "bf16", "--channels_last"],
     "bf16+compile": ["--precision", "bf16", "--compile"],
 }
-
-
-def synthetic_pages(folder: str, count: int, width: int, height: int, color: bool, seed: int) -> None:
-    """Line-art-like pages saved as JPEG (as scans usually are)."""
-    os.makedirs(folder, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(count):
-        img = Image.new("RGB", (width, height), "white")
-        draw = ImageDraw.Draw(img)
-        for _ in range(40):
-            x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height))
-            fill = tuple(int(v) for v in rng.integers(0, 255, 3)) if color else (0, 0, 0)
-            draw.line([(x0, y0), (x0 + int(rng.integers(-200, 200)), y0 + int(rng.integers(-200, 200)))],
-                      fill=fill, width=int(rng.integers(1, 8)))
-        img.save(os.path.join(folder, f"page{i:03d}.jpg"), quality=90)
 
 
 def iteration_gflop(ngf: int, ndf: int, net_g: str, crop: int, batch: int) -> float:

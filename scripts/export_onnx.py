@@ -29,6 +29,7 @@ from models.generator_loader import load_generator  # noqa: E402
 from models.networks import required_multiple  # noqa: E402
 from options.test_options import add_weights_flags, generator_suffix  # noqa: E402
 from util.checkpoint import checkpoint_label  # noqa: E402
+from util.device import select_device  # noqa: E402
 from util.errors import UserError  # noqa: E402
 
 log = logging.getLogger("export_onnx")
@@ -40,7 +41,7 @@ def relative_l2(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def export(net: torch.nn.Module, input_nc: int, path: str, opset: int) -> None:
-    example = torch.zeros(1, input_nc, 64, 64)
+    example = torch.zeros(1, input_nc, 64, 64, device=next(net.parameters()).device)
     # The TorchScript exporter handles dynamic height/width without needing onnxscript; its
     # deprecation and graph-detail notes are silenced because the numeric check below is what counts.
     with warnings.catch_warnings():
@@ -59,8 +60,13 @@ def check(net: torch.nn.Module, input_nc: int, multiple: int, path: str) -> Opti
         return None
     h, w = max(multiple, 180 // multiple * multiple), max(multiple, 260 // multiple * multiple)
     x = torch.rand(1, input_nc, h, w, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    with torch.inference_mode():
-        expected = net(x).numpy()
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False  # on CUDA, compare full fp32 with onnxruntime's fp32
+    try:
+        with torch.inference_mode():
+            expected = net(x.to(next(net.parameters()).device)).cpu().numpy()
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     got = session.run(["colorized"], {"page": x.numpy()})[0]
     return relative_l2(got, expected)
@@ -72,11 +78,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     add_weights_flags(parser)
     parser.add_argument("--output", required=True, help="the .onnx file to write")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"),
+                        help="where the generator is traced (the graph is the same; cuda checks the CUDA path)")
     opt = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), checkpoint_label(opt.epoch, opt.load_iter),
-                             generator_suffix(opt), opt, torch.device("cpu"), use_average=not opt.no_ema)
+                             generator_suffix(opt), opt, select_device(opt.device, [0]), use_average=not opt.no_ema)
     except UserError as exc:
         print(f"export_onnx.py: error: {exc}", file=sys.stderr)
         return 2

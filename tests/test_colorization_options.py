@@ -87,7 +87,7 @@ def test_dataset_adds_a_bw_version_of_B_only_when_asked(dataroot, channels_A):
 def _model(tmp_path, dataroot, extra):
     opt = parse_train_options(tiny_flags(dataroot, str(tmp_path)) + extra)
     torch.manual_seed(0)
-    return create_model(opt, torch.device("cpu"), seed=0), opt
+    return create_model(opt, torch.device("cpu"), seed=0, precision=opt.precision), opt
 
 
 def test_defaults_are_upstream_losses_only(tmp_path, dataroot):

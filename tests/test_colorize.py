@@ -11,8 +11,9 @@ from PIL import Image
 
 import test as colorize_cli
 from data.transforms import to_tensor
-from models.colorizer import Colorizer, resolve_precision
+from models.colorizer import Colorizer
 from models.networks import define_G
+from util.device import resolve_precision
 
 
 def _page(path, size, seed=0, mode="RGB"):
@@ -105,9 +106,21 @@ def test_approximate_tiling_for_other_generators_stays_close(tmp_path):
     assert _psnr(np.asarray(tiled), np.asarray(whole)) >= 25.0
 
 
-def test_precision_auto_resolves_to_a_concrete_choice():
-    assert resolve_precision("auto", torch.device("cpu")) in ("fp32", "bf16")
-    assert resolve_precision("fp16", torch.device("cpu")) == "fp16"
+@pytest.mark.parametrize("bf16_cpu,capability,isa,expected", [
+    (True, "AVX512", None, "bf16"),              # AVX512-BF16 and nothing capping it
+    (True, "AVX512", "AVX512_CORE_BF16", "bf16"),
+    (True, "AVX2", None, "fp32"),                # ATEN_CPU_CAPABILITY=avx2: bf16 would be emulated
+    (True, "AVX512", "AVX2", "fp32"),            # ONEDNN_MAX_CPU_ISA=AVX2: the same
+    (False, "AVX512", None, "fp32"),             # AVX-512 without bf16
+    (False, "AVX2", None, "fp32"),               # a plain AVX2 CPU
+])
+def test_precision_auto_follows_the_cpu(monkeypatch, bf16_cpu, capability, isa, expected):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: bf16_cpu)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    environ = {} if isa is None else {"ONEDNN_MAX_CPU_ISA": isa}
+    assert resolve_precision("auto", torch.device("cpu"), environ) == expected
+    assert resolve_precision("fp16", torch.device("cpu"), environ) == "fp16"  # an explicit choice stands
 
 
 def test_bad_files_are_named_the_rest_colorized_exit_1(tmp_path, run_folder, caplog):

@@ -153,6 +153,27 @@ def test_bf16_training_tracks_fp32(dataroot, tmp_path):
         assert results["bf16"][key] == pytest.approx(results["fp32"][key], rel=0.05), key
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_precision_auto_trains_in_bf16_only_where_the_cpu_has_it(dataroot, tmp_path, monkeypatch, caplog, native):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    chosen = []
+    real = train.create_model
+
+    def spy(opt, device, seed, precision, grad_sync=None):
+        chosen.append(precision)
+        return real(opt, device, seed, precision, grad_sync=grad_sync)
+    monkeypatch.setattr(train, "create_model", spy)
+    with caplog.at_level("INFO"):
+        assert run(tiny_flags(dataroot, str(tmp_path / "ck")) + ["--precision", "auto", "--n_epochs", "1",
+                                                                 "--n_epochs_decay", "0"]) == 0
+    expected = "bf16" if native else "fp32"
+    assert chosen == [expected]
+    assert f"precision: {expected} (auto: " in caplog.text
+
+
 def test_fp16_saves_and_resumes_its_loss_scalers(dataroot, tmp_path):
     flags = tiny_flags(dataroot, str(tmp_path / "ck")) + ["--precision", "fp16"]
     assert run(flags + ["--n_epochs_decay", "0"]) == 0
@@ -194,7 +215,7 @@ def test_sync_batchnorm_conversion_keeps_parameters_and_keys(dataroot):
     from models import create_model
 
     opt = train.parse_train_options(["--dataroot", dataroot, "--norm", "batch", "--ngf", "4", "--ndf", "4"])
-    model = create_model(opt, torch.device("cpu"), seed=0)
+    model = create_model(opt, torch.device("cpu"), seed=0, precision=opt.precision)
     keys = {name: set(net.state_dict()) for name, net in model.networks.items()}
     optimized = {id(p) for group in model.optimizer_G.param_groups for p in group["params"]}
     model.convert_sync_batchnorm()

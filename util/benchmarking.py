@@ -1,13 +1,17 @@
-"""Helpers for the benchmark scripts: whole-process timing with peak memory, and conv FLOP counts."""
+"""Helpers for the benchmark and check scripts: whole-process timing with peak memory, conv FLOP
+counts, and synthetic pages to train and colorize."""
 
 import json
+import os
 import subprocess
 import sys
 import time
 from typing import Dict, List
 
+import numpy as np
 import torch
 import torch.nn as nn
+from PIL import Image, ImageDraw
 
 # Runs a script in a fresh process and reports that process's peak resident memory (VmHWM: unlike
 # getrusage's maxrss, it is not inherited from the parent across fork and exec).
@@ -54,3 +58,18 @@ def conv_gflop(net: nn.Module, channels: int, height: int, width: int) -> float:
         for h in handles:
             h.remove()
     return total[0] * (height * width) / (small_h * small_w) / 1e9
+
+
+def synthetic_pages(folder: str, count: int, width: int, height: int, color: bool, seed: int) -> None:
+    """Line-art-like pages saved as JPEG (as scans usually are)."""
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        img = Image.new("RGB", (width, height), "white")
+        draw = ImageDraw.Draw(img)
+        for _ in range(40):
+            x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height))
+            fill = tuple(int(v) for v in rng.integers(0, 255, 3)) if color else (0, 0, 0)
+            draw.line([(x0, y0), (x0 + int(rng.integers(-200, 200)), y0 + int(rng.integers(-200, 200)))],
+                      fill=fill, width=int(rng.integers(1, 8)))
+        img.save(os.path.join(folder, f"page{i:03d}.jpg"), quality=90)
