@@ -11,6 +11,10 @@ from models.networks import define_D, define_G
 # Flags that change the shape of the networks: a checkpoint only fits flags that agree on these.
 ARCHITECTURE_KEYS = ("model", "netG", "netD", "ngf", "ndf", "n_layers_D", "norm", "input_nc", "output_nc",
                      "upsampling", "no_dropout", "spectral_norm", "num_D", "global_context")
+# Flags that change what G_A's output means without changing its shape (how test.py combines it
+# with the page, what it is fed). Resuming with other values would make one run's weights mean two
+# things, so a resume must agree on these too.
+GENERATOR_USE_KEYS = ("output_luma", "descreen")
 
 
 def create_generator(opt: argparse.Namespace, input_nc: int, output_nc: int) -> torch.nn.Module:

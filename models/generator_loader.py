@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from models.colorizer import strip_upstream_extras
 from models.networks import GENERATORS, UPSAMPLINGS, define_G
-from options.train_options import OPTIONS_JSON, load_options
+from options.train_options import OPTIONS_JSON, load_options, options_from_dict
 from util.checkpoint import checkpoint_path
 from util.errors import UserError
 
@@ -68,6 +68,23 @@ def fitting_flags(state: Dict[str, torch.Tensor], arch: argparse.Namespace, inpu
     return None
 
 
+def _recorded_options(run_dir: str, label: str) -> Optional[Tuple[argparse.Namespace, str]]:
+    """The options the weights of `label` were trained with, and where they were read: the label's own
+    checkpoint when it exists (what trained those very weights), else the run's opt.json (upstream
+    run folders have neither: None). The checkpoint is memory-mapped, so only its options are read."""
+    path = checkpoint_path(run_dir, label)
+    if os.path.isfile(path):
+        try:
+            options = torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("options")
+        except Exception:  # an unreadable checkpoint is reported when its weights are needed
+            options = None
+        if isinstance(options, dict):
+            return options_from_dict(options), path
+    if os.path.isfile(os.path.join(run_dir, OPTIONS_JSON)):
+        return load_options(run_dir), os.path.join(run_dir, OPTIONS_JSON)
+    return None
+
+
 def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.Namespace,
                    device: torch.device, use_average: bool = True) -> LoadedGenerator:
     """Generator `<label>_net_G<suffix>.pth` from `run_dir` (or its full checkpoint), in eval mode,
@@ -75,16 +92,16 @@ def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.N
     with --ema_decay, the moving average `<label>_net_G_A_ema.pth` unless `use_average` is False.
     UserError if missing or unfitting."""
     arch, train_load_size, output_luma, descreen = arch_flags, None, "generator", False
-    if os.path.isfile(os.path.join(run_dir, OPTIONS_JSON)):
-        arch = load_options(run_dir)
+    recorded = _recorded_options(run_dir, label)
+    if recorded is not None:
+        arch, where = recorded
         train_load_size = arch.load_size
         if suffix == "_A":  # only G_A was trained with these
             output_luma = arch.output_luma
             descreen = arch.descreen
             if arch.ema_decay > 0 and use_average:
                 suffix = "_A_ema"
-        log.info("architecture from %s: --netG %s --ngf %d --norm %s", os.path.join(run_dir, OPTIONS_JSON),
-                 arch.netG, arch.ngf, arch.norm)
+        log.info("architecture from %s: --netG %s --ngf %d --norm %s", where, arch.netG, arch.ngf, arch.norm)
     weights = os.path.join(run_dir, f"{label}_net_G{suffix}.pth")
     input_nc, output_nc = arch.input_nc, arch.output_nc
     if suffix == "_B":  # G_B maps domain B back to A

@@ -2,6 +2,7 @@
 stops before a non-finite step reaches a checkpoint, and resume continues at the same sample."""
 
 import html.parser
+import json
 import os
 import signal
 import subprocess
@@ -346,3 +347,38 @@ def test_a_two_process_run_resumed_by_one_process_continues_at_the_same_sample(t
     assert "resuming at epoch 1, sample 2 of 6" in caplog.text
     state = load_checkpoint(str(run_dir / "latest_checkpoint.pth"))
     assert (state["global_step"], state["epoch_samples"]) == (1 + 4, 6)  # samples 2..5, one per step
+
+
+def test_a_run_keeps_one_meaning_resume_refuses_another_output_luma(dataroot, tmp_path, capsys):
+    ck = str(tmp_path / "ck")
+    flags = tiny_flags(dataroot, ck) + ["--output_luma", "multiply"]
+    assert train.main(flags) == 0
+    run_dir = os.path.join(ck, "tiny")
+    before = {name: os.stat(os.path.join(run_dir, name)).st_mtime_ns for name in os.listdir(run_dir)}
+    capsys.readouterr()
+    assert train.main(tiny_flags(dataroot, ck) + ["--output_luma", "generator", "--continue_train",
+                                                  "--n_epochs", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--output_luma multiply (flags say generator)" in err[0]
+    assert {name: os.stat(os.path.join(run_dir, name)).st_mtime_ns for name in os.listdir(run_dir)} == before
+
+
+def test_a_label_colorizes_as_its_checkpoint_was_trained_whatever_opt_json_says(dataroot, tmp_path):
+    ck = str(tmp_path / "ck")
+    assert train.main(tiny_flags(dataroot, ck) + ["--output_luma", "multiply"]) == 0
+    src = os.path.join(dataroot, "testA")
+
+    def colorize(out):
+        assert colorize_cli.main(["--dataroot", src, "--name", "tiny", "--checkpoints_dir", ck, "--epoch", "1",
+                                  "--output_dir", str(out), "--results_dir", str(tmp_path / "r"),
+                                  "--precision", "fp32", "--overwrite"]) == 0
+        return {name: (out / name).read_bytes() for name in os.listdir(out) if name.endswith(".png")}
+    as_trained = colorize(tmp_path / "a")
+    # An opt.json rewritten after these weights were saved (older versions let a resume do that).
+    opt_json = os.path.join(ck, "tiny", "opt.json")
+    with open(opt_json, encoding="utf-8") as f:
+        options = json.load(f)
+    options["output_luma"] = "generator"
+    with open(opt_json, "w", encoding="utf-8") as f:
+        json.dump(options, f)
+    assert colorize(tmp_path / "b") == as_trained
