@@ -11,6 +11,7 @@ TensorBoard events, web/index.html, <label>_checkpoint.pth and <label>_net_G_A.p
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
@@ -18,7 +19,7 @@ import os
 import random
 import sys
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -164,50 +165,19 @@ def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: Dis
         log.info("using the %s preset (on %s); flags given on the command line override it", opt.preset, opt.dataroot)
 
     # Everything that can fail on bad input is checked before the run folder is touched.
-    resume = None
-    if opt.continue_train:
-        label = checkpoint_label(opt.epoch, opt.load_iter)
-        resume = load_checkpoint(checkpoint_path(run_dir, label))
-        mismatch = architecture_mismatch(resume["options"], vars(opt), ARCHITECTURE_KEYS + GENERATOR_USE_KEYS)
-        if mismatch:
-            raise UserError(f"{checkpoint_path(run_dir, label)} was trained with " + ", ".join(mismatch)
-                            + "; pass the checkpoint's values or start a new --name")
-        saved_seed = resume["options"]["seed"]
-        if opt.seed is not None and opt.seed != saved_seed:
-            log.warning("--seed %s ignored: resuming continues the checkpoint's seed %s", opt.seed, saved_seed)
-        opt.seed = saved_seed
-        if opt.epoch_count != 1:
-            log.warning("--epoch_count ignored: resuming continues at the checkpoint's epoch")
-    elif opt.seed is None:
-        opt.seed = random.SystemRandom().randrange(2**31)
-        if ctx.enabled:  # every process must share rank 0's seed
-            shared = [opt.seed]
-            torch.distributed.broadcast_object_list(shared, src=0)
-            opt.seed = shared[0]
+    resume = load_resume(opt, run_dir) if opt.continue_train else None
+    opt.seed = resume["options"]["seed"] if resume is not None else agreed_seed(opt.seed, ctx)
     seed_everything(opt.seed)
 
     dataset = create_dataset(opt)
     grad_sync = functools.partial(average_gradients, world_size=ctx.world_size) if ctx.enabled else None
-    # Pools draw per process; the networks start from rank 0's weights.
     precision = resolve_precision(opt.precision, device)
     log.info("precision: %s", precision_reason(opt.precision, precision, device))
+    # Pools draw per process; the networks start from rank 0's weights.
     model = create_model(opt, device, opt.seed + 100_003 * ctx.rank, precision, grad_sync=grad_sync)
-    epoch, epoch_samples, global_step = opt.epoch_count, 0, 0
+    state = TrainState(epoch=opt.epoch_count, epoch_iter=0, epoch_samples=0, global_step=0)
     if resume is not None:
-        try:
-            model.load_state_dict(resume, device)
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise UserError(f"checkpoint in {run_dir} does not fit the model built from the flags: "
-                            f"{str(exc).splitlines()[0]}") from exc
-        restore_rng_state(resume["rng"])
-        epoch, epoch_samples, global_step = resume["epoch"], resumed_samples(resume), resume["global_step"]
-        if epoch_samples >= samples_per_epoch(len(dataset), ctx.world_size):  # saved at the epoch's end
-            epoch, epoch_samples = epoch + 1, 0
-        last_epoch = opt.n_epochs + opt.n_epochs_decay
-        if epoch > last_epoch:
-            raise UserError(f"{run_dir} already finished its {last_epoch} epochs (step {global_step}); to train "
-                            f"longer, raise --n_epochs or --n_epochs_decay (e.g. --n_epochs_decay "
-                            f"{opt.n_epochs_decay + max(1, last_epoch // 2)}); nothing was changed")
+        state = restore(model, resume, opt, run_dir, device, samples_per_epoch(len(dataset), ctx.world_size))
     if ctx.enabled and opt.norm == "batch":
         if device.type == "cuda":
             # Batch statistics over all processes' images, not each process's small batch.
@@ -226,202 +196,331 @@ def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: Dis
         validator = Validator(opt.val_dataroot, opt.input_nc, opt.load_size, required_multiple(opt.netG),
                               opt.val_max_images, opt.val_metric, device, opt.val_phase, opt.descreen,
                               smallest_generator_side(opt.netG))
-    best = resume.get("best") if resume is not None else None
-
+    run = Run(opt, run_dir, device, ctx, model, state)
     if not ctx.is_main:
-        return _train_loop(opt, run_dir, device, dataset, model, epoch, epoch_samples, global_step,
-                           resume is not None, ctx, None, None)
+        return run.train(dataset, resume is not None, validator)
     os.makedirs(run_dir, exist_ok=True)
     with log_to_file(os.path.join(run_dir, "train.log")):
-        return _train_loop(opt, run_dir, device, dataset, model, epoch, epoch_samples, global_step,
-                           resume is not None, ctx, validator, best)
+        return run.train(dataset, resume is not None, validator)
 
 
-def _train_loop(opt: argparse.Namespace, run_dir: str, device: torch.device, dataset: torch.utils.data.Dataset,
-                model: CycleGANModel, epoch: int, epoch_samples: int, global_step: int, resumed: bool,
-                ctx: DistContext, validator: Optional[Validator], best: Optional[Dict[str, Any]]) -> Dict[str, float]:
-    """The loop; only the main process (rank 0) writes logs, images, HTML, checkpoints and validates."""
-    main = ctx.is_main
-    if main:
-        save_options(opt, run_dir)
-    log.info("%s", format_options(opt))
-    log.info("device %s, seed %d, %d A and %d B images, %d samples per epoch%s", device, opt.seed,
-             len(dataset.paths_A), len(dataset.paths_B), len(dataset),
-             f", {ctx.world_size} processes x batch {opt.batch_size}" if ctx.enabled else "")
-    for name, net in model.networks.items():
-        log.info("network %s: %.3f M parameters", name, count_parameters(net) / 1e6)
-        if opt.verbose:
-            log.info("%s", net)
+def load_resume(opt: argparse.Namespace, run_dir: str) -> Dict[str, Any]:
+    """The checkpoint --continue_train names, after checking that the flags agree with it."""
+    label = checkpoint_label(opt.epoch, opt.load_iter)
+    resume = load_checkpoint(checkpoint_path(run_dir, label))
+    mismatch = architecture_mismatch(resume["options"], vars(opt), ARCHITECTURE_KEYS + GENERATOR_USE_KEYS)
+    if mismatch:
+        raise UserError(f"{checkpoint_path(run_dir, label)} was trained with " + ", ".join(mismatch)
+                        + "; pass the checkpoint's values or start a new --name")
+    saved_seed = resume["options"]["seed"]
+    if opt.seed is not None and opt.seed != saved_seed:
+        log.warning("--seed %s ignored: resuming continues the checkpoint's seed %s", opt.seed, saved_seed)
+    if opt.epoch_count != 1:
+        log.warning("--epoch_count ignored: resuming continues at the checkpoint's epoch")
+    return resume
 
-    logger = RunLogger(run_dir) if main else None
-    if logger is not None:
-        logger.text("options", "```\n" + format_options(opt) + "\n```")
-    html = None if opt.no_html or not main else HTMLPage(os.path.join(run_dir, "web"), f"Experiment {opt.name}",
-                                                          opt.display_winsize)
-    probes = load_probes(opt) if main else []
 
-    sampler = EpochSampler(len(dataset), opt.seed, shuffle=not opt.serial_batches, rank=ctx.rank,
-                           world_size=ctx.world_size)
-    loader = create_loader(dataset, sampler, opt.batch_size, opt.num_threads, device)
-    iters_per_epoch = math.ceil(sampler.total // ctx.world_size / opt.batch_size)
-    sampler.set_epoch(epoch, start=epoch_samples)
-    first_epoch_iters = math.ceil(len(sampler) / opt.batch_size)  # left in the epoch it starts in
-    epoch_iter = iters_per_epoch - first_epoch_iters
+def agreed_seed(seed: Optional[int], ctx: DistContext) -> int:
+    """--seed, or one drawn now; with several processes, rank 0's for all."""
+    if seed is not None:
+        return seed
+    seed = random.SystemRandom().randrange(2**31)
+    if ctx.enabled:  # every process must share rank 0's seed
+        shared = [seed]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        seed = shared[0]
+    return seed
+
+
+def restore(model: CycleGANModel, resume: Dict[str, Any], opt: argparse.Namespace, run_dir: str,
+            device: torch.device, epoch_size: int) -> "TrainState":
+    """Load the checkpoint into `model` and the RNGs; where it left off (the next epoch when it was
+    saved at an epoch's end). UserError if it does not fit or the run has finished."""
+    try:
+        model.load_state_dict(resume, device)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise UserError(f"checkpoint in {run_dir} does not fit the model built from the flags: "
+                        f"{str(exc).splitlines()[0]}") from exc
+    restore_rng_state(resume["rng"])
+    epoch, epoch_samples = resume["epoch"], resumed_samples(resume)
+    if epoch_samples >= epoch_size:  # saved at the epoch's end
+        epoch, epoch_samples = epoch + 1, 0
     last_epoch = opt.n_epochs + opt.n_epochs_decay
-    total_steps = global_step + first_epoch_iters + max(0, last_epoch - epoch) * iters_per_epoch
-    if resumed:
-        log.info("resuming at epoch %d, sample %d of %d (step %d)", epoch, epoch_samples, sampler.total, global_step)
+    if epoch > last_epoch:
+        raise UserError(f"{run_dir} already finished its {last_epoch} epochs (step {resume['global_step']}); to "
+                        f"train longer, raise --n_epochs or --n_epochs_decay (e.g. --n_epochs_decay "
+                        f"{opt.n_epochs_decay + max(1, last_epoch // 2)}); nothing was changed")
+    return TrainState(epoch=epoch, epoch_iter=0, epoch_samples=epoch_samples, global_step=resume["global_step"],
+                      best=resume.get("best"))
 
-    latest_saved_at = -1
 
-    def save(labels: List[str], at_epoch: int, at_iter: int) -> None:
-        nonlocal latest_saved_at
-        if "latest" in labels and latest_saved_at == global_step:
+@dataclasses.dataclass
+class TrainState:
+    """Where training stands: what a checkpoint records and a resume restores."""
+
+    epoch: int
+    epoch_iter: int  # iterations done in `epoch`
+    epoch_samples: int  # samples of `epoch` trained on, over all processes
+    global_step: int
+    best: Optional[Dict[str, Any]] = None  # {metric, value, step} of the best validation so far
+    latest_saved_at: int = -1  # the step of the last 'latest' save (nothing new to save there)
+
+
+@dataclasses.dataclass
+class Outputs:
+    """What rank 0 writes besides checkpoints; other ranks have none of these."""
+
+    logger: Optional[RunLogger] = None
+    html: Optional[HTMLPage] = None
+    probes: List[torch.Tensor] = dataclasses.field(default_factory=list)
+    validator: Optional[Validator] = None
+
+
+@dataclasses.dataclass
+class Interval:
+    """Losses and throughput gathered between two --print_freq reports."""
+
+    stats: StatsTracker = dataclasses.field(default_factory=StatsTracker)
+    smoother: Smoother = dataclasses.field(default_factory=Smoother)
+    images: int = 0
+    start: float = dataclasses.field(default_factory=time.perf_counter)
+    last_losses: Dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+class Run:
+    """One training run's loop: `train` runs the epochs with `train_one_epoch`; `save`, `validate`
+    and `show` each write one kind of output. Only the main process (rank 0) writes logs, images,
+    HTML and checkpoints, and validates."""
+
+    def __init__(self, opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: DistContext,
+                 model: CycleGANModel, state: TrainState) -> None:
+        self.opt, self.run_dir, self.device, self.ctx = opt, run_dir, device, ctx
+        self.model, self.state = model, state
+        self.outputs = Outputs()
+        self.interval = Interval()
+
+    def train(self, dataset: torch.utils.data.Dataset, resumed: bool,
+              validator: Optional[Validator]) -> Dict[str, float]:
+        opt, state = self.opt, self.state
+        self.start_outputs(dataset, validator)
+        sampler = EpochSampler(len(dataset), opt.seed, shuffle=not opt.serial_batches, rank=self.ctx.rank,
+                               world_size=self.ctx.world_size)
+        loader = create_loader(dataset, sampler, opt.batch_size, opt.num_threads, self.device)
+        iters_per_epoch = math.ceil(sampler.total // self.ctx.world_size / opt.batch_size)
+        sampler.set_epoch(state.epoch, start=state.epoch_samples)
+        first_epoch_iters = math.ceil(len(sampler) / opt.batch_size)  # left in the epoch it starts in
+        state.epoch_iter = iters_per_epoch - first_epoch_iters
+        last_epoch = opt.n_epochs + opt.n_epochs_decay
+        total_steps = state.global_step + first_epoch_iters + max(0, last_epoch - state.epoch) * iters_per_epoch
+        if resumed:
+            log.info("resuming at epoch %d, sample %d of %d (step %d)", state.epoch, state.epoch_samples,
+                     sampler.total, state.global_step)
+        visuals = None
+        self.model.train()
+        with logging_redirect_tqdm(), tqdm(total=total_steps, initial=state.global_step, unit="it", dynamic_ncols=True,
+                                           disable=None if self.ctx.is_main else True) as bar:
+            while state.epoch <= last_epoch:
+                lr = opt.lr * lr_factor(state.epoch, opt.lr_policy, opt.n_epochs, opt.n_epochs_decay,
+                                        opt.lr_decay_iters)
+                self.model.set_lr(lr)
+                sampler.set_epoch(state.epoch, start=state.epoch_samples)
+                bar.set_description(f"epoch {state.epoch}/{last_epoch}")
+                visuals = self.train_one_epoch(loader, sampler.total, lr, iters_per_epoch, bar) or visuals
+                labels = ["latest"] + ([str(state.epoch)] if state.epoch % opt.save_epoch_freq == 0
+                                       or state.epoch == last_epoch else [])
+                if self.ctx.is_main:
+                    self.save(labels, state.epoch, state.epoch_iter)
+                log.info("end of epoch %d / %d (lr %.2e)", state.epoch, last_epoch, lr)
+                state.epoch, state.epoch_iter, state.epoch_samples = state.epoch + 1, 0, 0
+        return self.finish(visuals, iters_per_epoch)
+
+    def start_outputs(self, dataset: torch.utils.data.Dataset, validator: Optional[Validator]) -> None:
+        """Log what is being trained; on rank 0 also write the options and open the writers."""
+        opt = self.opt
+        if self.ctx.is_main:
+            save_options(opt, self.run_dir)
+        log.info("%s", format_options(opt))
+        log.info("device %s, seed %d, %d A and %d B images, %d samples per epoch%s", self.device, opt.seed,
+                 len(dataset.paths_A), len(dataset.paths_B), len(dataset),
+                 f", {self.ctx.world_size} processes x batch {opt.batch_size}" if self.ctx.enabled else "")
+        for name, net in self.model.networks.items():
+            log.info("network %s: %.3f M parameters", name, count_parameters(net) / 1e6)
+            if opt.verbose:
+                log.info("%s", net)
+        if not self.ctx.is_main:
+            return
+        logger = RunLogger(self.run_dir)
+        logger.text("options", "```\n" + format_options(opt) + "\n```")
+        html = None if opt.no_html else HTMLPage(os.path.join(self.run_dir, "web"), f"Experiment {opt.name}",
+                                                 opt.display_winsize)
+        self.outputs = Outputs(logger, html, load_probes(opt), validator)
+
+    def train_one_epoch(self, loader: Iterable, epoch_size: int, lr: float, iters_per_epoch: int,
+                        bar: tqdm) -> Optional[Visuals]:
+        """The rest of the current epoch: a generator and a discriminator step per batch, with the
+        reports, images, validation and saves that fall due. The last step's visuals (None if none)."""
+        opt, state, model, ctx = self.opt, self.state, self.model, self.ctx
+        visuals = None
+        data_start = time.perf_counter()
+        for batch in loader:
+            step_start = time.perf_counter()
+            real_A = batch["A"].to(self.device, non_blocking=True)
+            real_B = batch["B"].to(self.device, non_blocking=True)
+            if opt.channels_last:
+                real_A = real_A.contiguous(memory_format=torch.channels_last)
+                real_B = real_B.contiguous(memory_format=torch.channels_last)
+            bw_B = batch["B_bw"].to(self.device, non_blocking=True) if "B_bw" in batch else None
+            visuals, g_stats = model.generator_step(real_A, real_B, bw_B)
+            d_stats = model.discriminator_step(visuals)
+            check_finite_losses(state.global_step + 1, {**g_stats, **d_stats})
+
+            state.global_step += 1
+            state.epoch_iter += 1
+            state.epoch_samples = min(epoch_size, state.epoch_samples + real_A.shape[0] * ctx.world_size)
+            self.interval.images += real_A.shape[0] * ctx.world_size
+            self.interval.stats.report("loss", g_stats)
+            self.interval.stats.report("loss", d_stats)
+            self.interval.stats.report("time", {"data": step_start - data_start,
+                                                "step": time.perf_counter() - step_start})
+            bar.update(1)
+            self.after_step(visuals, lr, iters_per_epoch, bar)
+            data_start = time.perf_counter()
+        return visuals
+
+    def after_step(self, visuals: Visuals, lr: float, iters_per_epoch: int, bar: tqdm) -> None:
+        """The reports, images, validation and saves that fall due at this step."""
+        opt, step = self.opt, self.state.global_step
+        if step % opt.print_freq == 0:
+            self.report(lr, iters_per_epoch, bar)
+        display, to_html = step % opt.display_freq == 0, step % opt.update_html_freq == 0
+        if self.ctx.is_main and (display or to_html):
+            self.show(visuals, display, to_html, self.state.epoch)
+        if self.outputs.validator is not None and step % opt.val_freq == 0:
+            self.validate(self.state.epoch, self.state.epoch_iter)
+        if self.ctx.is_main and step % opt.save_latest_freq == 0:
+            self.save(["latest"] + ([f"iter_{step}"] if opt.save_by_iter else []), self.state.epoch,
+                      self.state.epoch_iter)
+
+    def report(self, lr: float, iters_per_epoch: int, bar: tqdm) -> None:
+        """The --print_freq report: TensorBoard, loss_log.jsonl, the console and the progress bar."""
+        state, interval = self.state, self.interval
+        now = time.perf_counter()
+        values = interval.stats.averages()
+        values["lr"] = lr
+        values["throughput/images_per_s"] = interval.images / max(now - interval.start, 1e-9)
+        interval.images, interval.start = 0, now
+        if self.ctx.enabled:
+            values = mean_over_ranks(values, self.device)
+        if self.outputs.logger is not None:
+            self.outputs.logger.scalars(state.global_step, state.epoch, values)
+        interval.last_losses = {k: v for k, v in values.items() if k.startswith("loss/")}
+        smooth = interval.smoother.update({k[5:]: v for k, v in interval.last_losses.items()})
+        bar.set_postfix({k: f"{v:.3f}" for k, v in smooth.items() if k in ("G", "D_A", "D_B", "cycle_A")}
+                        | {"img/s": f"{values['throughput/images_per_s']:.1f}"})
+        log.info("epoch %d iter %d/%d step %d | %s | lr %.2e | %.2f img/s", state.epoch, state.epoch_iter,
+                 iters_per_epoch, state.global_step,
+                 " ".join(f"{k[5:]} {v:.3f}" for k, v in sorted(interval.last_losses.items())),
+                 lr, values["throughput/images_per_s"])
+
+    def save(self, labels: List[str], at_epoch: int, at_iter: int) -> None:
+        """Checkpoint under `labels` (rank 0). 'latest' is skipped when nothing changed since its last
+        save; weights that are not finite are never written (TrainingDiverged)."""
+        state = self.state
+        if "latest" in labels and state.latest_saved_at == state.global_step:
             labels = [label for label in labels if label != "latest"]  # nothing changed since
         if not labels:
             return
-        broken = nonfinite_weights(model)
+        broken = nonfinite_weights(self.model)
         if broken:
-            raise TrainingDiverged(f"step {global_step}: the weights of {', '.join(broken)} are not finite; not "
-                                   f"saved over the {'/'.join(labels)} checkpoint. Resume the last good checkpoint "
-                                   "with --continue_train and a lower --lr")
-        save_checkpoint(run_dir, labels, model.state_dict(), at_epoch, at_iter, global_step, options_to_dict(opt),
-                        best=best, epoch_samples=epoch_samples)
+            raise TrainingDiverged(f"step {state.global_step}: the weights of {', '.join(broken)} are not finite; "
+                                   f"not saved over the {'/'.join(labels)} checkpoint. Resume the last good "
+                                   "checkpoint with --continue_train and a lower --lr")
+        save_checkpoint(self.run_dir, labels, self.model.state_dict(), at_epoch, at_iter, state.global_step,
+                        options_to_dict(self.opt), best=state.best, epoch_samples=state.epoch_samples)
         if "latest" in labels:
-            latest_saved_at = global_step
-        log.info("saved %s checkpoint (epoch %d, step %d)", "/".join(labels), at_epoch, global_step)
+            state.latest_saved_at = state.global_step
+        log.info("saved %s checkpoint (epoch %d, step %d)", "/".join(labels), at_epoch, state.global_step)
 
-    def validate(at_epoch: int, at_iter: int) -> None:
-        nonlocal best
-        values, grid = validator.run(model.colorize)
-        logger.scalars(global_step, at_epoch, {f"val/{k}": v for k, v in values.items()})
-        logger.image("images/val", global_step, grid)
-        if html is not None:
-            rel = f"images/step{global_step:07d}_val.png"
-            atomic_save_image(Image.fromarray(grid), os.path.join(html.web_dir, rel))
-            html.add_entry(global_step, at_epoch, [("validation: input | colorized | ground truth", rel)])
-        value = values[validator.metric]
-        log.info("validation at step %d: %s", global_step, " ".join(f"{k} {v:.4g}" for k, v in sorted(values.items())))
-        if is_better(validator.metric, value, None if best is None else best["value"]):
-            best = {"metric": validator.metric, "value": value, "step": global_step}
-            save(["best"], at_epoch, at_iter)
+    def validate(self, at_epoch: int, at_iter: int) -> None:
+        """Score the validation pages (rank 0); a new best is saved as the 'best' checkpoint."""
+        state, outputs = self.state, self.outputs
+        values, grid = outputs.validator.run(self.model.colorize)
+        outputs.logger.scalars(state.global_step, at_epoch, {f"val/{k}": v for k, v in values.items()})
+        outputs.logger.image("images/val", state.global_step, grid)
+        if outputs.html is not None:
+            rel = f"images/step{state.global_step:07d}_val.png"
+            atomic_save_image(Image.fromarray(grid), os.path.join(outputs.html.web_dir, rel))
+            outputs.html.add_entry(state.global_step, at_epoch, [("validation: input | colorized | ground truth", rel)])
+        metric = outputs.validator.metric
+        log.info("validation at step %d: %s", state.global_step,
+                 " ".join(f"{k} {v:.4g}" for k, v in sorted(values.items())))
+        if is_better(metric, values[metric], None if state.best is None else state.best["value"]):
+            state.best = {"metric": metric, "value": values[metric], "step": state.global_step}
+            self.save(["best"], at_epoch, at_iter)
 
-    def show_images(visuals: Visuals, to_tensorboard: bool, to_html: bool) -> None:
+    def show(self, visuals: Visuals, to_tensorboard: bool, to_html: bool, at_epoch: int) -> None:
+        """The training batch and the probe pages, to TensorBoard and/or the HTML page (rank 0)."""
+        outputs, step = self.outputs, self.state.global_step
         grids = batch_grids(visuals)
-        probe = probe_grid(model, probes, device) if probes else None
+        probe = probe_grid(self.model, outputs.probes, self.device) if outputs.probes else None
         if to_tensorboard:
-            logger.image("images/A", global_step, grids["A"])
-            logger.image("images/B", global_step, grids["B"])
+            outputs.logger.image("images/A", step, grids["A"])
+            outputs.logger.image("images/B", step, grids["B"])
             if probe is not None:
-                logger.image("images/probe", global_step, probe)
-        if to_html and html is not None:
+                outputs.logger.image("images/probe", step, probe)
+        if to_html and outputs.html is not None:
             entries = []
             for kind, caption, array in (("probe", "probe pages: input | colorized", probe),
                                          ("train", "training batch A: real | fake B | reconstructed", grids["A"])):
                 if array is not None:
-                    rel = f"images/step{global_step:07d}_{kind}.png"
-                    atomic_save_image(Image.fromarray(array), os.path.join(html.web_dir, rel))
+                    rel = f"images/step{step:07d}_{kind}.png"
+                    atomic_save_image(Image.fromarray(array), os.path.join(outputs.html.web_dir, rel))
                     entries.append((caption, rel))
-            html.add_entry(global_step, epoch, entries)
+            outputs.html.add_entry(step, at_epoch, entries)
 
-    stats, smoother = StatsTracker(), Smoother()
-    last_losses: Dict[str, float] = {}
-    visuals = None
-    images_in_interval, interval_start = 0, time.perf_counter()
-    model.train()
-    with logging_redirect_tqdm(), tqdm(total=total_steps, initial=global_step, unit="it", dynamic_ncols=True,
-                                       disable=None if main else True) as bar:
-        while epoch <= last_epoch:
-            lr = opt.lr * lr_factor(epoch, opt.lr_policy, opt.n_epochs, opt.n_epochs_decay, opt.lr_decay_iters)
-            model.set_lr(lr)
-            sampler.set_epoch(epoch, start=epoch_samples)
-            bar.set_description(f"epoch {epoch}/{last_epoch}")
-            data_start = time.perf_counter()
-            for batch in loader:
-                step_start = time.perf_counter()
-                real_A = batch["A"].to(device, non_blocking=True)
-                real_B = batch["B"].to(device, non_blocking=True)
-                if opt.channels_last:
-                    real_A = real_A.contiguous(memory_format=torch.channels_last)
-                    real_B = real_B.contiguous(memory_format=torch.channels_last)
-
-                bw_B = batch["B_bw"].to(device, non_blocking=True) if "B_bw" in batch else None
-                visuals, g_stats = model.generator_step(real_A, real_B, bw_B)
-                d_stats = model.discriminator_step(visuals)
-                check_finite_losses(global_step + 1, {**g_stats, **d_stats})
-
-                global_step += 1
-                epoch_iter += 1
-                epoch_samples = min(sampler.total, epoch_samples + real_A.shape[0] * ctx.world_size)
-                images_in_interval += real_A.shape[0] * ctx.world_size
-                stats.report("loss", g_stats)
-                stats.report("loss", d_stats)
-                stats.report("time", {"data": step_start - data_start, "step": time.perf_counter() - step_start})
-                bar.update(1)
-
-                if global_step % opt.print_freq == 0:
-                    now = time.perf_counter()
-                    values = stats.averages()
-                    values["lr"] = lr
-                    values["throughput/images_per_s"] = images_in_interval / max(now - interval_start, 1e-9)
-                    images_in_interval, interval_start = 0, now
-                    if ctx.enabled:
-                        values = mean_over_ranks(values, device)
-                    if logger is not None:
-                        logger.scalars(global_step, epoch, values)
-                    last_losses = {k: v for k, v in values.items() if k.startswith("loss/")}
-                    smooth = smoother.update({k[5:]: v for k, v in last_losses.items()})
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in smooth.items() if k in ("G", "D_A", "D_B", "cycle_A")}
-                                    | {"img/s": f"{values['throughput/images_per_s']:.1f}"})
-                    log.info("epoch %d iter %d/%d step %d | %s | lr %.2e | %.2f img/s", epoch, epoch_iter,
-                             iters_per_epoch, global_step,
-                             " ".join(f"{k[5:]} {v:.3f}" for k, v in sorted(last_losses.items())),
-                             lr, values["throughput/images_per_s"])
-                display = global_step % opt.display_freq == 0
-                to_html = global_step % opt.update_html_freq == 0
-                if main and (display or to_html):
-                    show_images(visuals, display, to_html)
-                if validator is not None and global_step % opt.val_freq == 0:
-                    validate(epoch, epoch_iter)
-                if main and global_step % opt.save_latest_freq == 0:
-                    save(["latest"] + ([f"iter_{global_step}"] if opt.save_by_iter else []), epoch, epoch_iter)
-                data_start = time.perf_counter()
-
-            labels = ["latest"] + ([str(epoch)] if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch else [])
-            if main:
-                save(labels, epoch, epoch_iter)
-            log.info("end of epoch %d / %d (lr %.2e)", epoch, last_epoch, lr)
-            epoch, epoch_iter, epoch_samples = epoch + 1, 0, 0
-
-    leftover = stats.averages()
-    if ctx.enabled:
+    def finish(self, visuals: Optional[Visuals], iters_per_epoch: int) -> Dict[str, float]:
+        """After the last epoch: the leftover interval, the weights' agreement across processes, the final
+        images and validation, the hyperparameter summary. The last interval's average losses."""
+        opt, state, outputs, ctx = self.opt, self.state, self.outputs, self.ctx
+        last_epoch = state.epoch - 1  # the loop has moved past it
+        leftover = self.interval.stats.averages()
+        if ctx.enabled:
+            if leftover:
+                leftover = mean_over_ranks(leftover, self.device)
+            if weights_in_sync(self.model.networks.values(), self.device):
+                log.info("%d processes hold identical weights", ctx.world_size)
+            else:
+                log.warning("the %d processes' weights differ: data-parallel training diverged", ctx.world_size)
+        last_losses = self.interval.last_losses
+        if not ctx.is_main:
+            return last_losses
         if leftover:
-            leftover = mean_over_ranks(leftover, device)
-        if weights_in_sync(model.networks.values(), device):
-            log.info("%d processes hold identical weights", ctx.world_size)
-        else:
-            log.warning("the %d processes' weights differ: data-parallel training diverged", ctx.world_size)
-    if not main:
+            outputs.logger.scalars(state.global_step, last_epoch, leftover)
+            last_losses = {k: v for k, v in leftover.items() if k.startswith("loss/")} or last_losses
+        if visuals is not None and state.global_step % opt.display_freq != 0:
+            self.show(visuals, True, True, last_epoch)  # the final state is always on the page
+        if outputs.validator is not None and visuals is not None and state.global_step % opt.val_freq != 0:
+            self.validate(last_epoch, iters_per_epoch)
+        self.summarize(last_losses)
         return last_losses
-    if leftover:
-        logger.scalars(global_step, epoch - 1, leftover)
-        last_losses = {k: v for k, v in leftover.items() if k.startswith("loss/")} or last_losses
-    if visuals is not None and global_step % opt.display_freq != 0:
-        show_images(visuals, True, True)  # the final state is always on the page
-    if validator is not None and visuals is not None and global_step % opt.val_freq != 0:
-        validate(epoch - 1, iters_per_epoch)
-    if best is not None:
-        log.info("best validation %s %.4g at step %d (best_checkpoint.pth)", best["metric"], best["value"], best["step"])
-    hparams = {k: v for k, v in options_to_dict(opt).items()
-               if k in ARCHITECTURE_KEYS + ("lr", "beta1", "gan_mode", "lambda_A", "lambda_B", "lambda_identity",
-                                            "pool_size", "batch_size", "crop_size", "n_epochs", "n_epochs_decay", "seed")}
-    metrics = {"hparam/" + k[5:]: v for k, v in last_losses.items()}
-    if best is not None:
-        metrics[f"hparam/best_val_{best['metric']}"] = best["value"]
-    logger.hparams(hparams, metrics)
-    logger.close()
-    log.info("done: %d steps; run folder %s%s", global_step, run_dir, peak_memory_note(device))
-    return last_losses
+
+    def summarize(self, last_losses: Dict[str, float]) -> None:
+        """The best validation, TensorBoard's hyperparameter table, and the closing log line."""
+        best, logger = self.state.best, self.outputs.logger
+        if best is not None:
+            log.info("best validation %s %.4g at step %d (best_checkpoint.pth)", best["metric"], best["value"],
+                     best["step"])
+        hparams = {k: v for k, v in options_to_dict(self.opt).items()
+                   if k in ARCHITECTURE_KEYS + ("lr", "beta1", "gan_mode", "lambda_A", "lambda_B", "lambda_identity",
+                                                "pool_size", "batch_size", "crop_size", "n_epochs", "n_epochs_decay",
+                                                "seed")}
+        metrics = {"hparam/" + k[5:]: v for k, v in last_losses.items()}
+        if best is not None:
+            metrics[f"hparam/best_val_{best['metric']}"] = best["value"]
+        logger.hparams(hparams, metrics)
+        logger.close()
+        log.info("done: %d steps; run folder %s%s", self.state.global_step, self.run_dir,
+                 peak_memory_note(self.device))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

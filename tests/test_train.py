@@ -222,3 +222,12 @@ def test_sync_batchnorm_conversion_keeps_parameters_and_keys(dataroot):
     assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.networks["G_A"].modules())
     assert {name: set(net.state_dict()) for name, net in model.networks.items()} == keys
     assert {id(p) for p in model.networks["G_A"].parameters()} <= optimized
+
+
+def test_the_last_html_section_names_the_last_epoch(dataroot, tmp_path):
+    # 2 epochs of 4 steps; --display_freq 3 and --update_html_freq 3, so the final images (step 8) are the
+    # end-of-run ones, shown after the loop has moved past the last epoch.
+    flags = tiny_flags(dataroot, str(tmp_path / "ck")) + ["--display_freq", "3", "--update_html_freq", "3"]
+    assert run(flags) == 0
+    page = (tmp_path / "ck" / "tiny" / "web" / "index.html").read_text()
+    assert "iteration 8 (epoch 2)" in page and "(epoch 3)" not in page
