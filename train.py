@@ -148,9 +148,11 @@ def train(opt: argparse.Namespace) -> Dict[str, float]:
     run_dir = os.path.join(opt.checkpoints_dir, opt.name)
     device = select_device(opt.device, opt.gpu_ids)
     ctx = init_distributed(use_cuda=device.type == "cuda")
+    root_level = logging.getLogger().level  # non-main ranks quieten the root logger while they train
     try:
         return _train(opt, run_dir, device, ctx)
     finally:
+        logging.getLogger().setLevel(root_level)
         shutdown(ctx)
 
 

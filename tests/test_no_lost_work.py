@@ -382,3 +382,16 @@ def test_a_label_colorizes_as_its_checkpoint_was_trained_whatever_opt_json_says(
     with open(opt_json, "w", encoding="utf-8") as f:
         json.dump(options, f)
     assert colorize(tmp_path / "b") == as_trained
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_writes_get_the_permissions_open_would_give(tmp_path, umask, mode):
+    from util.fileio import atomic_write_text
+
+    old = os.umask(umask)
+    try:
+        atomic_write_text(str(tmp_path / "a.txt"), "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == mode
+    assert os.listdir(tmp_path) == ["a.txt"]

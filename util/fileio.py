@@ -2,30 +2,31 @@
 
 import hashlib
 import os
-import tempfile
+import secrets
 from typing import Any, Callable
 
 import torch
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_current_umask()  # what open() would give; mkstemp alone gives 0600
+def _new_temp_file(folder: str, prefix: str) -> str:
+    """Create an empty, unique file in `folder` with the permissions open() gives (0666 less the
+    umask; mkstemp's 0600 would make outputs private) and return its path."""
+    while True:
+        path = os.path.join(folder, f"{prefix}{secrets.token_hex(6)}.tmp")
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return path
+        except FileExistsError:
+            continue
 
 
 def atomic_write_with(path: str, write: Callable[[str], None]) -> None:
     """Call `write(tmp)` to fill a temporary file beside `path`, then move it onto `path`."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    os.close(fd)
+    tmp = _new_temp_file(folder, "." + os.path.basename(path) + ".")
     try:
         write(tmp)
-        os.chmod(tmp, _FILE_MODE)
         with open(tmp, "rb") as f:  # on disk before the rename, so a power cut cannot leave it empty
             os.fsync(f.fileno())
         os.replace(tmp, path)
