@@ -3,7 +3,7 @@
 A preset only changes defaults; any flag given on the command line still wins.
 """
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 DEMO_DATAROOT = "datasets/demo"
 
@@ -45,3 +45,17 @@ PRESETS: Dict[str, Dict[str, Any]] = {
     # Upstream's CycleGAN at full size plus the recipe; `--model cycle_gan` without a preset stays upstream's.
     "manga": dict(MANGA_RECIPE),
 }
+
+
+def as_flags(values: Dict[str, Any]) -> List[str]:
+    """Preset values as the command-line flags that set them (True: the bare flag; False is
+    not representable and raises ValueError), e.g. for scripts/run_experiment.py's configurations."""
+    flags: List[str] = []
+    for key, value in values.items():
+        if value is True:
+            flags.append(f"--{key}")
+        elif value is False:
+            raise ValueError(f"{key}: a False switch has no flag")
+        else:
+            flags += [f"--{key}", str(value)]
+    return flags

@@ -46,6 +46,7 @@ sys.path.insert(0, ROOT)
 
 from data.descreen import descreen  # noqa: E402
 from data.image_folder import find_images, load_image  # noqa: E402
+from options.presets import MANGA_RECIPE, as_flags  # noqa: E402
 from options.types import number_type  # noqa: E402
 from util.cli import run_main  # noqa: E402
 from util.errors import UserError  # noqa: E402
@@ -149,9 +150,9 @@ CONFIGS: Dict[str, Config] = {
                             ("--output_luma", "multiply")),
     "multiply_resize_ema": Config("recipe with the page times a color layer instead of the darker luminance",
                                   MULTIPLY_RECIPE),
+    # Built from the preset itself, so the demo and --preset manga train exactly this row.
     "recipe_multiply": Config("recipe_gc_gray_ink with the page times a color layer instead of the darker "
-                              "luminance: what --preset manga and the demo train",
-                              (*MULTIPLY_RECIPE, "--global_context", *INK)),
+                              "luminance: what --preset manga and the demo train", tuple(as_flags(MANGA_RECIPE))),
     "recipe_multiply_ngf16": Config("recipe_multiply with a narrower generator (ngf 16: ~0.45x its convolution "
                                     "FLOPs), for a faster demo on CPUs",
                                     (*MULTIPLY_RECIPE, "--global_context", *INK, "--ngf", "16")),

@@ -21,6 +21,7 @@ from models.color import gray_like, luma, output_with_luma, with_luma
 from models.ema import WeightAverage
 from models.losses import GANLoss, gradient_penalty
 from models.networks import define_D
+from options.presets import MANGA_RECIPE, as_flags
 from options.train_options import parse_train_options
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
@@ -332,20 +333,18 @@ def test_darker_and_multiply_models_keep_the_scan_ink_in_test_py(tmp_path, datar
         assert (result <= np.minimum(255, page * gain) + 3).all()
 
 
-def test_presets_use_the_measured_recipe(tmp_path, dataroot):
-    """The demo and --preset manga train what docs/experiments.md measured as the preset's configuration."""
-    recipe = parse_train_options(["--dataroot", dataroot,
-                                  *run_experiment.CONFIGS[run_experiment.PRESET_CONFIG].flags])
+def test_the_recipe_flags_set_the_preset_values(dataroot):
+    """run_experiment's recipe row is built from the preset (as_flags): the flags must parse back to
+    exactly the preset's values, and without a preset nothing of the recipe is on."""
+    recipe = parse_train_options(["--dataroot", dataroot, *as_flags(MANGA_RECIPE)])
+    for key, value in MANGA_RECIPE.items():
+        assert vars(recipe)[key] == value, key
+    assert run_experiment.CONFIGS[run_experiment.PRESET_CONFIG].flags == tuple(as_flags(MANGA_RECIPE))
     upstream = parse_train_options(["--dataroot", dataroot])
-    changed = {k for k, v in vars(recipe).items() if v != vars(upstream)[k]}
-    assert changed, "the recipe must change something"
-    manga = parse_train_options(["--dataroot", dataroot, "--preset", "manga"])
-    demo = parse_train_options([])
-    for key in changed:
-        assert vars(manga)[key] == vars(recipe)[key] == vars(demo)[key], key
-    assert upstream.output_luma == "generator" and upstream.lambda_gray_identity == 0, "no preset: upstream"
-    assert not upstream.global_context
+    assert all(vars(upstream)[key] != value for key, value in MANGA_RECIPE.items())
     assert not parse_train_options(["--dataroot", dataroot, "--preset", "manga", "--no_global_context"]).global_context
+    with pytest.raises(ValueError):
+        as_flags({"global_context": False})
 
 
 def test_experiment_targets_report_met_and_missed():
