@@ -185,6 +185,9 @@ CONFIGS: Dict[str, Config] = {
                                     *INK, "--descreen", "--load_size", "192"),
                                    ("--preprocess", "scale_width", "--load_size", "192")),
     # Test-time variants: the runs of `weights_of`, colorized differently (no training).
+    "recipe_descreen_half_flat": Config("recipe_descreen_half's runs colorized with --flat_fills",
+                                        (), ("--preprocess", "scale_width", "--load_size", "192", "--flat_fills"),
+                                        "recipe_descreen_half"),
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),
                                    "recipe_headroom"),
 }
