@@ -6,6 +6,7 @@ NLayerDiscriminator and PixelDiscriminator, so state dicts trained there load he
 Builders take explicit keyword arguments; `define_G`/`define_D` are the only registry lookups.
 """
 
+import dataclasses
 import functools
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -268,22 +269,36 @@ def _unet(num_downs: int) -> Callable[..., nn.Module]:
     return build
 
 
-GENERATORS: Dict[str, Callable[..., nn.Module]] = {
-    "resnet_9blocks": _resnet(9),
-    "resnet_6blocks": _resnet(6),
-    "unet_256": _unet(8),
-    "unet_128": _unet(7),
+@dataclasses.dataclass(frozen=True)
+class GeneratorSpec:
+    """One generator: how it is built and which image sides it takes."""
+
+    build: Callable[..., nn.Module]
+    multiple: int  # sides must be multiples of this for the output to have the input's size
+    smallest_side: int  # the smallest side it accepts
+
+
+# A ResNet generator's reflection padding at a quarter of the size needs 2 px there; a U-Net
+# needs its whole multiple (one pixel at the bottleneck).
+RESNET_SMALLEST_SIDE = 8
+GENERATORS: Dict[str, GeneratorSpec] = {
+    "resnet_9blocks": GeneratorSpec(_resnet(9), multiple=4, smallest_side=RESNET_SMALLEST_SIDE),
+    "resnet_6blocks": GeneratorSpec(_resnet(6), multiple=4, smallest_side=RESNET_SMALLEST_SIDE),
+    "unet_256": GeneratorSpec(_unet(8), multiple=256, smallest_side=256),
+    "unet_128": GeneratorSpec(_unet(7), multiple=128, smallest_side=128),
 }
 
-RESNET_SMALLEST_SIDE = 8
-_GENERATOR_MULTIPLE = {"resnet_9blocks": 4, "resnet_6blocks": 4, "unet_256": 256, "unet_128": 128}
+
+def generator_spec(net_g: str) -> GeneratorSpec:
+    """ValueError naming the choices for an unknown --netG."""
+    if net_g not in GENERATORS:
+        raise ValueError(f"unknown generator {net_g!r}; choose from {', '.join(sorted(GENERATORS))}")
+    return GENERATORS[net_g]
 
 
 def required_multiple(net_g: str) -> int:
     """Image sides must be multiples of this for the generator to return the input size."""
-    if net_g not in _GENERATOR_MULTIPLE:
-        raise ValueError(f"unknown generator {net_g!r}; choose from {', '.join(sorted(GENERATORS))}")
-    return _GENERATOR_MULTIPLE[net_g]
+    return generator_spec(net_g).multiple
 
 
 class MultiscaleDiscriminator(nn.Module):
@@ -320,23 +335,38 @@ def _pixel(input_nc: int, ndf: int, n_layers: int, norm: str) -> nn.Module:
     return PixelDiscriminator(input_nc, ndf, norm=norm)
 
 
-DISCRIMINATORS: Dict[str, Callable[..., nn.Module]] = {"basic": _basic, "n_layers": _n_layers, "pixel": _pixel}
+@dataclasses.dataclass(frozen=True)
+class DiscriminatorSpec:
+    """One discriminator: how it is built and the smallest image side it takes for --n_layers_D."""
+
+    build: Callable[..., nn.Module]
+    smallest_side: Callable[[int], int]
+
+
+# A PatchGAN with n stride-2 layers needs 3 * 2^n px to leave a 2 x 2 map where it normalizes;
+# the 1 x 1 pixel critic takes any size.
+DISCRIMINATORS: Dict[str, DiscriminatorSpec] = {
+    "basic": DiscriminatorSpec(_basic, lambda n_layers: 3 * 2 ** 3),
+    "n_layers": DiscriminatorSpec(_n_layers, lambda n_layers: 3 * 2 ** n_layers),
+    "pixel": DiscriminatorSpec(_pixel, lambda n_layers: 1),
+}
+
+
+def discriminator_spec(net_d: str) -> DiscriminatorSpec:
+    """ValueError naming the choices for an unknown --netD."""
+    if net_d not in DISCRIMINATORS:
+        raise ValueError(f"unknown discriminator {net_d!r}; choose from {', '.join(sorted(DISCRIMINATORS))}")
+    return DISCRIMINATORS[net_d]
 
 
 def smallest_input(net_d: str, n_layers_D: int) -> int:
-    """The smallest image side a discriminator accepts: a PatchGAN with n stride-2 layers needs
-    3 * 2^n px to leave a 2 x 2 map where it normalizes; the 1 x 1 pixel critic takes any size."""
-    if net_d not in DISCRIMINATORS:
-        raise ValueError(f"unknown discriminator {net_d!r}; choose from {', '.join(sorted(DISCRIMINATORS))}")
-    if net_d == "pixel":
-        return 1
-    return 3 * 2 ** (3 if net_d == "basic" else n_layers_D)
+    """The smallest image side a discriminator accepts (DISCRIMINATORS)."""
+    return discriminator_spec(net_d).smallest_side(n_layers_D)
 
 
 def smallest_generator_side(net_g: str) -> int:
-    """The smallest image side a generator accepts: a ResNet generator's reflection padding at a
-    quarter of the size needs 2 px there; a U-Net needs its whole multiple."""
-    return RESNET_SMALLEST_SIDE if net_g.startswith("resnet") else required_multiple(net_g)
+    """The smallest image side a generator accepts (GENERATORS)."""
+    return generator_spec(net_g).smallest_side
 
 
 def smallest_training_side(net_g: str, net_d: str, n_layers_D: int, num_D: int) -> int:
@@ -372,9 +402,7 @@ def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0
 def define_G(net_g: str, input_nc: int, output_nc: int, ngf: int, norm: str = "instance", use_dropout: bool = False,
              upsampling: str = "transpose", init_type: str = "normal", init_gain: float = 0.02,
              global_context: bool = False) -> nn.Module:
-    if net_g not in GENERATORS:
-        raise ValueError(f"unknown generator {net_g!r}; choose from {', '.join(sorted(GENERATORS))}")
-    net = GENERATORS[net_g](input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout, upsampling=upsampling,
+    net = generator_spec(net_g).build(input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout, upsampling=upsampling,
                             global_context=global_context)
     init_weights(net, init_type, init_gain)
     return net
@@ -386,14 +414,13 @@ def define_D(net_d: str, input_nc: int, ndf: int, n_layers_D: int = 3, norm: str
     """`spectral_norm` divides every conv weight by its largest singular value (Miyato et al., 2018),
     which bounds how sharply the critic can react to its input; its state-dict keys then differ.
     `num_D` > 1 builds a MultiscaleDiscriminator of that many critics (its forward returns a list)."""
-    if net_d not in DISCRIMINATORS:
-        raise ValueError(f"unknown discriminator {net_d!r}; choose from {', '.join(sorted(DISCRIMINATORS))}")
+    build = discriminator_spec(net_d).build
     if num_D < 1:
         raise ValueError(f"num_D must be at least 1, got {num_D}")
     if num_D == 1:  # upstream's network and state-dict keys
-        net = DISCRIMINATORS[net_d](input_nc, ndf, n_layers=n_layers_D, norm=norm)
+        net = build(input_nc, ndf, n_layers=n_layers_D, norm=norm)
     else:
-        net = MultiscaleDiscriminator([DISCRIMINATORS[net_d](input_nc, ndf, n_layers=n_layers_D, norm=norm)
+        net = MultiscaleDiscriminator([build(input_nc, ndf, n_layers=n_layers_D, norm=norm)
                                        for _ in range(num_D)])
     init_weights(net, init_type, init_gain)
     if spectral_norm:
