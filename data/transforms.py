@@ -4,7 +4,8 @@ Random choices come from the `rng` passed in, so a sample's augmentation is a pu
 of its seed (see data/sampler.py) and does not depend on worker count or resume point.
 """
 
-from typing import Tuple
+import dataclasses
+from typing import Callable, Dict, Tuple
 
 import numpy as np
 import torch
@@ -46,34 +47,70 @@ def pad_to_multiple(img: Image.Image, multiple: int) -> Image.Image:
     return Image.fromarray(np.pad(array, widths, mode="symmetric"))
 
 
+def _resize_and_crop(img: Image.Image, load_size: int, crop_size: int, multiple: int,
+                     rng: np.random.Generator) -> Image.Image:
+    return random_crop(_resize(img, load_size, load_size), crop_size, rng)
+
+
+def _crop(img: Image.Image, load_size: int, crop_size: int, multiple: int, rng: np.random.Generator) -> Image.Image:
+    return random_crop(img, crop_size, rng)
+
+
+def _scale_width(img: Image.Image, load_size: int, crop_size: int, multiple: int,
+                 rng: np.random.Generator) -> Image.Image:
+    return pad_to_multiple(scale_width(img, load_size), multiple)
+
+
+def _scale_width_and_crop(img: Image.Image, load_size: int, crop_size: int, multiple: int,
+                          rng: np.random.Generator) -> Image.Image:
+    return random_crop(scale_width(img, load_size, min_height=crop_size), crop_size, rng)
+
+
+def _none(img: Image.Image, load_size: int, crop_size: int, multiple: int, rng: np.random.Generator) -> Image.Image:
+    return pad_to_multiple(img, multiple)
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessMode:
+    """One --preprocess mode (upstream's names): what it does to a training image."""
+
+    apply: Callable[[Image.Image, int, int, int, np.random.Generator], Image.Image]  # img, load, crop, multiple, rng
+    crops: bool  # the result is a random --crop_size square (so batches of any images stack)
+    scales_to_load_size: bool  # every image is first scaled to --load_size (square or wide)
+
+
+PREPROCESS_MODES: Dict[str, PreprocessMode] = {
+    "resize_and_crop": PreprocessMode(_resize_and_crop, crops=True, scales_to_load_size=True),
+    "crop": PreprocessMode(_crop, crops=True, scales_to_load_size=False),
+    "scale_width": PreprocessMode(_scale_width, crops=False, scales_to_load_size=True),
+    "scale_width_and_crop": PreprocessMode(_scale_width_and_crop, crops=True, scales_to_load_size=True),
+    "none": PreprocessMode(_none, crops=False, scales_to_load_size=False),
+}
+
+
+def preprocess_mode(mode: str) -> PreprocessMode:
+    """ValueError naming the choices for an unknown --preprocess."""
+    if mode not in PREPROCESS_MODES:
+        raise ValueError(f"unknown preprocess mode {mode!r}; choose from {', '.join(PREPROCESS_MODES)}")
+    return PREPROCESS_MODES[mode]
+
+
 def trained_size(size: Tuple[int, int], mode: str, load_size: int, crop_size: int, multiple: int
                  ) -> Tuple[int, int]:
     """(width, height) of an image of `size` after `preprocess` in `mode`, without decoding it."""
-    if mode in ("resize_and_crop", "crop", "scale_width_and_crop"):
+    spec = preprocess_mode(mode)
+    if spec.crops:
         return crop_size, crop_size  # random_crop scales a smaller image up to the crop
     width, height = size
-    if mode == "scale_width":
+    if spec.scales_to_load_size:  # scale_width
         width, height = load_size, max(1, int(round(load_size * height / width)))
-    elif mode != "none":
-        raise ValueError(f"unknown preprocess mode {mode!r}")
     return width + (-width) % multiple, height + (-height) % multiple
 
 
 def preprocess(img: Image.Image, mode: str, load_size: int, crop_size: int, multiple: int, flip: bool,
                rng: np.random.Generator) -> Image.Image:
     """Apply a --preprocess mode, then a random horizontal flip when `flip`."""
-    if mode == "resize_and_crop":
-        img = random_crop(_resize(img, load_size, load_size), crop_size, rng)
-    elif mode == "crop":
-        img = random_crop(img, crop_size, rng)
-    elif mode == "scale_width":
-        img = pad_to_multiple(scale_width(img, load_size), multiple)
-    elif mode == "scale_width_and_crop":
-        img = random_crop(scale_width(img, load_size, min_height=crop_size), crop_size, rng)
-    elif mode == "none":
-        img = pad_to_multiple(img, multiple)
-    else:
-        raise ValueError(f"unknown preprocess mode {mode!r}")
+    img = preprocess_mode(mode).apply(img, load_size, crop_size, multiple, rng)
     if flip and rng.random() < 0.5:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
     return img

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from data.bw_synthesis import synthesize_bw
 from data.descreen import descreen
 from data.image_folder import check_readable, find_images, load_image
-from data.transforms import preprocess, to_tensor, trained_size
+from data.transforms import PREPROCESS_MODES, preprocess, to_tensor, trained_size
 from util.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,7 @@ class UnalignedDataset(Dataset):
         self.bw_style = bw_style
         self.descreen_A = descreen_A
         # Modes that scale every image to --load_size can let JPEGs decode at reduced size.
-        self.draft_size = load_size if preprocess_mode in ("resize_and_crop", "scale_width",
-                                                           "scale_width_and_crop") else None
+        self.draft_size = load_size if PREPROCESS_MODES[preprocess_mode].scales_to_load_size else None
         self._warned = set()
 
     def __len__(self) -> int:

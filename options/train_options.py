@@ -16,6 +16,7 @@ from models.networks import (DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, UPSA
 from models.color import OUTPUT_LUMA_MODES
 from models.cycle_gan import PRECISIONS
 from data.bw_synthesis import BW_STYLES
+from data.transforms import PREPROCESS_MODES
 from models.losses import GAN_MODES
 from options.presets import PRESETS
 from options.types import gpu_ids_type, number_type, run_name_problem
@@ -24,8 +25,7 @@ VAL_METRIC_CHOICES = ("auto", "psnr", "ssim", "ciede2000", "ab_mae", "fid", "kid
 from util.fileio import atomic_write_text
 from util.schedule import LR_POLICIES
 
-PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
-CROPPING_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")
+CROPPING_MODES = tuple(name for name, mode in PREPROCESS_MODES.items() if mode.crops)
 OPTIONS_JSON = "opt.json"
 OPTIONS_TXT = "opt.txt"
 
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--crop_size", type=pos_int, default=256, help="then crop to this size")
     g.add_argument("--max_dataset_size", type=number_type(float, 0, low_open=True), default=math.inf,
                    help="use at most this many images per domain")
-    g.add_argument("--preprocess", default="resize_and_crop", choices=PREPROCESS_MODES,
+    g.add_argument("--preprocess", default="resize_and_crop", choices=tuple(PREPROCESS_MODES),
                    help="none pads to the size multiple the generator needs instead of resizing")
     g.add_argument("--no_flip", action="store_true", help="no random horizontal flips")
     g.add_argument("--display_winsize", type=pos_int, default=256, help="image width on the HTML page")
@@ -189,7 +189,8 @@ def _explicit_dests(argv: Sequence[str]) -> set:
 
 def _cross_check(opt: argparse.Namespace) -> Optional[str]:
     """Problems no single flag can see; the message names the flag to change."""
-    if opt.preprocess in ("resize_and_crop", "scale_width_and_crop") and opt.crop_size > opt.load_size:
+    mode = PREPROCESS_MODES[opt.preprocess]
+    if mode.crops and mode.scales_to_load_size and opt.crop_size > opt.load_size:
         return f"--crop_size ({opt.crop_size}) must be <= --load_size ({opt.load_size}) with --preprocess {opt.preprocess}"
     multiple = required_multiple(opt.netG)
     if opt.preprocess in CROPPING_MODES and opt.crop_size % multiple:
