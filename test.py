@@ -32,7 +32,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from data.comic_archive import ArchiveError, find_archives, is_archive_file, unsupported_archive_reason
-from data.image_folder import find_images, is_image_file, load_image
+from data.image_folder import IMG_KINDS, find_images, is_image_file, load_image
 from inference.pipeline import PagePipeline, build_pipeline
 from inference.volumes import colorize_volume
 from options.test_options import parse_test_options
@@ -175,18 +175,15 @@ def collect_inputs(dataroot: str, num_test: float) -> Tuple[str, List[str], List
             return root, [], [dataroot]
         if is_image_file(dataroot):
             return root, [dataroot], []
-        raise UserError(f"{dataroot}: neither an image (png, jpg, jpeg, webp, bmp, tif, tiff) nor a CBZ/ZIP archive "
+        raise UserError(f"{dataroot}: neither an image ({IMG_KINDS}) nor a CBZ/ZIP archive "
                         "(--dataroot)")
     if not os.path.isdir(dataroot):
         raise UserError(f"{dataroot}: no such folder or file (--dataroot)")
-    pages, archives = find_images(dataroot, num_test), find_archives(dataroot)
-    for root, _, files in os.walk(dataroot, followlinks=True):
-        for name in sorted(files):
-            reason = unsupported_archive_reason(os.path.join(root, name))
-            if reason:
-                log.warning("skipped %s", reason)
+    pages, (archives, unsupported) = find_images(dataroot, num_test), find_archives(dataroot)
+    for path in unsupported:
+        log.warning("skipped %s", unsupported_archive_reason(path))
     if not pages and not archives:
-        raise UserError(f"{dataroot}: no images (png, jpg, jpeg, webp, bmp, tif, tiff) or CBZ/ZIP archives found "
+        raise UserError(f"{dataroot}: no images ({IMG_KINDS}) or CBZ/ZIP archives found "
                         "(--dataroot)")
     return dataroot, pages, archives
 

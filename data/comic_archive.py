@@ -15,9 +15,9 @@ from typing import Iterable, List, Optional, Tuple
 
 from PIL import Image
 
-from data.image_folder import is_image_file
+from data.image_folder import find_files, is_image_file
 from util.errors import UserError
-from util.fileio import atomic_write_with
+from util.fileio import atomic_write_with, pil_format
 
 ARCHIVE_EXTENSIONS = (".cbz", ".zip")
 # Archive kinds people hand a comic reader that zipfile cannot open: named in one line, not a traceback.
@@ -44,13 +44,10 @@ def unsupported_archive_reason(path: str) -> Optional[str]:
     return None
 
 
-def find_archives(folder: str) -> List[str]:
-    """CBZ/ZIP files under `folder` (recursive, hidden files skipped), sorted by path."""
-    found = []
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs.sort()
-        found.extend(os.path.join(root, name) for name in files if is_archive_file(name) and not name.startswith("."))
-    return sorted(found)
+def find_archives(folder: str) -> Tuple[List[str], List[str]]:
+    """(CBZ/ZIP files, archives of kinds we do not read) under `folder`, recursive, sorted by path."""
+    found = find_files(folder, lambda name: name.lower().endswith(ARCHIVE_EXTENSIONS + UNSUPPORTED_ARCHIVES))
+    return [p for p in found if is_archive_file(p)], [p for p in found if not is_archive_file(p)]
 
 
 def natural_key(name: str) -> Tuple:
@@ -151,7 +148,7 @@ def write_archive(path: str, entries: Iterable[Tuple[Member, bytes]]) -> None:
 def encode_like(image: Image.Image, original_name: str) -> bytes:
     """`image` (PIL) encoded in the format its member name's extension says (PNG stays PNG, a
     JPEG page stays JPEG at quality 95), so the output archive keeps every page's name."""
-    fmt = Image.registered_extensions()[os.path.splitext(original_name)[1].lower()]
+    fmt = pil_format(original_name)
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {"compress_level": 1} if fmt == "PNG" else {}
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)

@@ -2,12 +2,13 @@
 
 import logging
 import os
-from typing import IO, Dict, List, Optional, Tuple, Union
+from typing import IO, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
 IMG_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+IMG_KINDS = ", ".join(ext[1:] for ext in IMG_EXTENSIONS)  # for messages: "png, jpg, ..."
 
 log = logging.getLogger(__name__)
 
@@ -16,13 +17,19 @@ def is_image_file(path: str) -> bool:
     return path.lower().endswith(IMG_EXTENSIONS)
 
 
-def find_images(folder: str, max_count: float = float("inf")) -> List[str]:
-    """Image files under `folder` (recursive), sorted by path so every run sees the same order."""
+def find_files(folder: str, accept: Callable[[str], bool]) -> List[str]:
+    """Files under `folder` (recursive, hidden files skipped) whose name `accept`s, sorted by path so
+    every run sees the same order."""
     found = []
     for root, dirs, files in os.walk(folder, followlinks=True):
         dirs.sort()
-        found.extend(os.path.join(root, name) for name in files if is_image_file(name) and not name.startswith("."))
-    found.sort()
+        found.extend(os.path.join(root, name) for name in files if accept(name) and not name.startswith("."))
+    return sorted(found)
+
+
+def find_images(folder: str, max_count: float = float("inf")) -> List[str]:
+    """Image files under `folder` (recursive), sorted by path; at most `max_count`."""
+    found = find_files(folder, is_image_file)
     return found[: int(min(max_count, len(found)))]
 
 

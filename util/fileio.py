@@ -6,6 +6,7 @@ import secrets
 from typing import Any, Callable
 
 import torch
+from PIL import Image
 
 
 def _new_temp_file(folder: str, prefix: str) -> str:
@@ -51,8 +52,12 @@ def atomic_torch_save(obj: Any, path: str) -> None:
 def atomic_save_image(image: Any, path: str, **options: Any) -> None:
     """Save a PIL image; the format comes from the final path's extension, not the temp name.
     `options` go to Pillow's save (e.g. compress_level for PNG)."""
-    fmt = os.path.splitext(path)[1].lstrip(".").upper().replace("JPG", "JPEG")
-    atomic_write_with(path, lambda tmp: image.save(tmp, format=fmt, **options))
+    atomic_write_with(path, lambda tmp: image.save(tmp, format=pil_format(path), **options))
+
+
+def pil_format(path: str) -> str:
+    """Pillow's format name for a file name's extension ('.jpg' -> 'JPEG'); KeyError if unknown."""
+    return Image.registered_extensions()[os.path.splitext(path)[1].lower()]
 
 
 def file_digest(path: str, algorithm: str) -> str:
