@@ -18,7 +18,7 @@ import torch.nn as nn
 from models.colorizer import strip_upstream_extras
 from models.networks import GENERATORS, UPSAMPLINGS, define_G
 from options.train_options import OPTIONS_JSON, load_options, options_from_dict
-from util.checkpoint import checkpoint_path
+from util.checkpoint import checkpoint_path, weights_path
 from util.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.N
             if arch.ema_decay > 0 and use_average:
                 suffix = "_A_ema"
         log.info("architecture from %s: --netG %s --ngf %d --norm %s", where, arch.netG, arch.ngf, arch.norm)
-    weights = os.path.join(run_dir, f"{label}_net_G{suffix}.pth")
+    weights = weights_path(run_dir, label, "G" + suffix)
     input_nc, output_nc = arch.input_nc, arch.output_nc
     if suffix == "_B":  # G_B maps domain B back to A
         input_nc, output_nc = output_nc, input_nc

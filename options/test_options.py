@@ -11,8 +11,8 @@ from typing import Optional, Sequence
 from data.comic_archive import DEFAULT_SIZE_LIMIT_MB
 from models.networks import GENERATORS, NORMS, UPSAMPLINGS
 from options.types import gpu_ids_type, number_type, run_name_problem
+from util.device import PRECISION_CHOICES
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TEST_PREPROCESS = ("none", "scale_width")
 
 
@@ -60,7 +60,7 @@ def add_processing_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tile_size", type=nonneg_int, default=None,
                    help="run the generator on tiles of this size (0 = never); default: tile pages above 2 megapixels")
     g.add_argument("--tile_overlap", type=pos_int, default=64, help="pixels each tile shares with its neighbours")
-    g.add_argument("--precision", default="auto", choices=PRECISIONS,
+    g.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
                    help="compute precision (bf16/fp16 via autocast); auto: bf16 where the hardware has it natively")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA if present, else CPU")
     g.add_argument("--gpu_ids", type=gpu_ids_type, default="0", help="GPU id; -1 for CPU")

@@ -14,7 +14,6 @@ from typing import Any, Dict, Optional, Sequence
 from models.networks import (DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, UPSAMPLINGS, required_multiple,
                              smallest_input)
 from models.color import OUTPUT_LUMA_MODES
-from models.cycle_gan import PRECISIONS
 from data.bw_synthesis import BW_STYLES
 from data.transforms import PREPROCESS_MODES
 from models.losses import GAN_MODES
@@ -22,6 +21,7 @@ from options.presets import PRESETS
 from options.types import gpu_ids_type, number_type, run_name_problem
 
 VAL_METRIC_CHOICES = ("auto", "psnr", "ssim", "ciede2000", "ab_mae", "fid", "kid")
+from util.device import PRECISION_CHOICES
 from util.fileio import atomic_write_text
 from util.schedule import LR_POLICIES
 
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--verbose", action="store_true", help="print network architectures and sizes")
 
     g = parser.add_argument_group("speed")
-    g.add_argument("--precision", default="fp32", choices=("auto", *PRECISIONS),
+    g.add_argument("--precision", default="fp32", choices=PRECISION_CHOICES,
                    help="training precision: bf16/fp16 autocast (fp16 with loss scaling); auto: bf16 where the "
                         "hardware computes it natively (GPUs with bf16, CPUs with AVX512-BF16 or AMX), else fp32")
     g.add_argument("--channels_last", action="store_true", help="NHWC memory layout for networks and batches")

@@ -30,6 +30,15 @@ def checkpoint_label(epoch: str, load_iter: int) -> str:
     return f"iter_{load_iter}" if load_iter > 0 else epoch
 
 
+def weights_file(label: str, network: str) -> str:
+    """`<label>_net_<network>.pth`: bare weights in upstream's naming (network: G_A, G_B, G_A_ema)."""
+    return f"{label}_net_{network}.pth"
+
+
+def weights_path(run_dir: str, label: str, network: str) -> str:
+    return os.path.join(run_dir, weights_file(label, network))
+
+
 def checkpoint_path(run_dir: str, label: str) -> str:
     return os.path.join(run_dir, f"{label}{CHECKPOINT_SUFFIX}")
 
@@ -41,7 +50,7 @@ def available_labels(run_dir: str) -> List[str]:
         return []
     labels = set()
     for name in os.listdir(run_dir):
-        for suffix in (CHECKPOINT_SUFFIX, "_net_G_A.pth", "_net_G_A_ema.pth"):
+        for suffix in (CHECKPOINT_SUFFIX, weights_file("", "G_A"), weights_file("", "G_A_ema")):
             if name.endswith(suffix) and len(name) > len(suffix):
                 labels.add(name[: -len(suffix)])
 
@@ -72,7 +81,7 @@ def save_checkpoint(run_dir: str, labels: List[str], model_state: Dict[str, Any]
         atomic_torch_save(state, checkpoint_path(run_dir, label))
         for name in ("G_A", "G_B", "G_A_ema"):
             if name in model_state["networks"]:
-                atomic_torch_save(model_state["networks"][name], os.path.join(run_dir, f"{label}_net_{name}.pth"))
+                atomic_torch_save(model_state["networks"][name], weights_path(run_dir, label, name))
 
 
 def load_checkpoint(path: str) -> Dict[str, Any]:

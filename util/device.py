@@ -20,6 +20,9 @@ def select_device(choice: str, gpu_ids: List[int]) -> torch.device:
     return torch.device("cuda", index)
 
 
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")  # --precision of train.py and test.py
+
+
 def cpu_computes_bf16_natively(environ: Optional[Mapping[str, str]] = None) -> bool:
     """True when this CPU runs bf16 convolutions in hardware (AVX512-BF16 or AMX) and PyTorch is
     allowed to use them. ATEN_CPU_CAPABILITY below AVX512 or ONEDNN_MAX_CPU_ISA below
