@@ -37,8 +37,12 @@ SCALES = (1.0, 1.5, 2.0, 3.0)  # character size relative to the single-drawing d
 
 MAX_PLACEMENTS = 255 - LABEL_FILL_BASE
 
-# Light flat tints a colorist lays behind characters (sky, dusk, wall, grass, night), RGB 0-255.
-TINTS = ((186, 220, 245), (250, 214, 196), (246, 236, 190), (204, 232, 196), (214, 206, 236))
+# Flat tints a colorist lays behind characters (wall, grass, sky, dusk, night), RGB 0-255. Their
+# BT.601 lumas step by 0.07 (0.92, 0.85, 0.78, 0.71, 0.64), so the tone that prints each one has its
+# own density, as a letterer picks a lighter or darker tone for a lighter or darker color. (The
+# first page set's five pale tints sat within 0.09 luma of each other, so their tones could not say
+# which tint a panel had, and no model could learn it.)
+TINTS = ((246, 236, 190), (195, 236, 174), (157, 210, 252), (242, 161, 121), (162, 151, 226))
 INK = 0
 PAPER = 255
 _OUTLINE_GRAY, _BUBBLE_GRAY, _TEXT_GRAY = 50, 100, 250  # page_labels' private drawing values
