@@ -12,7 +12,8 @@ from PIL import Image
 
 from data.descreen import descreen
 from models.colorizer import Colorizer
-from models.flat_fills import flat_fill
+from inference.flat_fills import flat_fill
+from inference.speech_bubbles import keep_bubbles
 from models.generator_loader import LoadedGenerator, load_generator
 from models.networks import required_multiple
 from options.test_options import generator_suffix
@@ -32,6 +33,7 @@ class PagePipeline:
     precision: str
     work_width: Optional[int]
     flat_fills: bool
+    keep_bubbles: bool
 
     def __call__(self, page: Image.Image) -> Image.Image:
         # A model trained on descreened pages sees, and multiplies with, the page descreened.
@@ -39,6 +41,8 @@ class PagePipeline:
         result = self.colorizer.colorize(seen)
         if self.flat_fills and result.mode == "RGB":
             result = flat_fill(result, seen)
+        if self.keep_bubbles and result.mode == "RGB":
+            result = keep_bubbles(result, seen)
         return result
 
     def describe(self) -> str:
@@ -46,13 +50,14 @@ class PagePipeline:
         luma = {"input": ", keep_lines", "darker": ", darker luminance", "multiply": ", page times color layer",
                 "multiply_headroom": ", page times color layer"}.get(self.colorizer.output_luma, "")
         return (f"{self.precision}{f', working width {self.work_width}' if self.work_width else ', full resolution'}"
-                f"{luma}{', descreened' if self.generator.descreen else ''}{', flat fills' if self.flat_fills else ''}")
+                f"{luma}{', descreened' if self.generator.descreen else ''}{', flat fills' if self.flat_fills else ''}"
+                f"{', bubbles kept' if self.keep_bubbles else ''}")
 
 
 def build_pipeline(opt: argparse.Namespace, device: torch.device) -> PagePipeline:
     """The generator that test.py's flags name (--checkpoints_dir, --name, --epoch, --load_iter,
     --direction/--model_suffix, --no_ema) set up as --keep_lines, --preprocess, --load_size,
-    --precision, --tile_size/--tile_overlap and --flat_fills ask. UserError if the weights are
+    --precision, --tile_size/--tile_overlap, --flat_fills and --keep_bubbles ask. UserError if the weights are
     missing or do not fit."""
     label = checkpoint_label(opt.epoch, opt.load_iter)
     gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), label, generator_suffix(opt), opt, device,
@@ -68,4 +73,4 @@ def build_pipeline(opt: argparse.Namespace, device: torch.device) -> PagePipelin
     colorizer = Colorizer(gen.net, device, required_multiple(gen.net_g), output_nc=gen.output_nc,
                           input_nc=gen.input_nc, precision=precision, tile_size=opt.tile_size,
                           tile_overlap=opt.tile_overlap, output_luma=output_luma, work_width=work_width)
-    return PagePipeline(gen, colorizer, precision, work_width, opt.flat_fills)
+    return PagePipeline(gen, colorizer, precision, work_width, opt.flat_fills, opt.keep_bubbles)

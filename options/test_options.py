@@ -56,7 +56,9 @@ def add_processing_flags(parser: argparse.ArgumentParser) -> None:
                    help="keep the scan's own luminance at full resolution; take only color from the generator")
     g.add_argument("--flat_fills", action="store_true",
                    help="one color per region the ink encloses, as colorists lay flats: no halos or fringes "
-                        "along lines, each region consistent (models/flat_fills.py)")
+                        "along lines, each region consistent (inference/flat_fills.py)")
+    g.add_argument("--keep_bubbles", action="store_true",
+                   help="speech bubbles stay as scanned: paper white, black lettering (inference/speech_bubbles.py)")
     g.add_argument("--tile_size", type=nonneg_int, default=None,
                    help="run the generator on tiles of this size (0 = never); default: tile pages above 2 megapixels")
     g.add_argument("--tile_overlap", type=pos_int, default=64, help="pixels each tile shares with its neighbours")

@@ -188,6 +188,11 @@ CONFIGS: Dict[str, Config] = {
     "recipe_descreen_half_flat": Config("recipe_descreen_half's runs colorized with --flat_fills",
                                         (), ("--preprocess", "scale_width", "--load_size", "192", "--flat_fills"),
                                         "recipe_descreen_half"),
+    "recipe_descreen_half_kept": Config("recipe_descreen_half's runs colorized with --flat_fills and --keep_bubbles",
+                                        (), ("--preprocess", "scale_width", "--load_size", "192", "--flat_fills",
+                                             "--keep_bubbles"), "recipe_descreen_half"),
+    "recipe_descreen_kept": Config("recipe_descreen's runs colorized with --flat_fills and --keep_bubbles", (),
+                                   ("--flat_fills", "--keep_bubbles"), "recipe_descreen"),
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),
                                    "recipe_headroom"),
 }

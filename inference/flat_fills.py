@@ -17,6 +17,16 @@ from skimage.measure import label
 INK_THRESHOLD = 128  # scan luma below mid-gray is line ink, the usual binarization of line art
 
 
+def enclosed_regions(gray: np.ndarray, ink_threshold: int = INK_THRESHOLD) -> np.ndarray:
+    """The regions that the ink of a scan encloses: H x W int labels, 0 on and next to ink.
+
+    gray: H x W uint8 luma. Regions are 4-connected components of the non-ink pixels after the ink
+    is grown by one pixel (3 x 3), so a line with a one-pixel gap still closes its region.
+    """
+    closed = ndimage.binary_dilation(gray < ink_threshold, structure=np.ones((3, 3), bool))
+    return label(~closed, connectivity=1)
+
+
 def flat_fill(colored: Image.Image, page: Image.Image, ink_threshold: int = INK_THRESHOLD) -> Image.Image:
     """`colored` (RGB, the model's output for `page`) with one chroma per ink-enclosed region.
 
@@ -25,9 +35,7 @@ def flat_fill(colored: Image.Image, page: Image.Image, ink_threshold: int = INK_
     """
     if colored.size != page.size:
         raise ValueError(f"colored page {colored.size} and scan {page.size} differ in size")
-    ink = np.asarray(page.convert("L")) < ink_threshold
-    closed = ndimage.binary_dilation(ink, structure=np.ones((3, 3), bool))
-    regions = label(~closed, connectivity=1)
+    regions = enclosed_regions(np.asarray(page.convert("L")), ink_threshold)
     ycc = np.asarray(colored.convert("RGB").convert("YCbCr")).astype(np.float64)
     inside = regions > 0
     counts = np.bincount(regions[inside], minlength=regions.max() + 1)
