@@ -11,19 +11,15 @@ how a page is colorized are test.py's (--precision, --tile_size, --flat_fills, .
 
 import argparse
 import logging
-import os
 import sys
 from typing import Optional, Sequence
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from options.test_options import (add_processing_flags, add_weights_flags,  # noqa: E402
+from options.test_options import (add_processing_flags, add_weights_flags,
                                   check_weights_and_processing_flags)
-from options.types import number_type  # noqa: E402
-from util.cli import run_main  # noqa: E402
-from util.device import select_device  # noqa: E402
-from util.errors import UserError  # noqa: E402
+from options.types import number_type
+from util.cli import run_main
+from util.device import select_device
+from util.errors import UserError
 
 log = logging.getLogger("app")
 

@@ -18,10 +18,7 @@ from typing import List, Optional
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from util.device import cpu_computes_bf16_natively  # noqa: E402
+from util.device import cpu_computes_bf16_natively
 
 SHAPES = (("demo trunk", 1, 96, 28), ("demo first layer", 1, 24, 112), ("9blocks trunk", 1, 256, 64))
 

@@ -22,10 +22,9 @@ import torch
 from PIL import Image, ImageDraw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from models.networks import define_G  # noqa: E402
-from util.benchmarking import conv_gflop, run_process  # noqa: E402
+from models.networks import define_G
+from util.benchmarking import conv_gflop, run_process
 
 MODES = {
     "default": [],
@@ -39,7 +38,6 @@ MODES = {
 _EAGER = """
 import os, sys, numpy as np, torch
 from PIL import Image
-sys.path.insert(0, os.getcwd())
 from models.networks import define_G
 ck, pages, out = sys.argv[1:4]
 net = define_G("resnet_9blocks", 3, 3, ngf=64).eval()

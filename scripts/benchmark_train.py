@@ -23,13 +23,12 @@ from typing import Dict, List, Optional
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from data import create_dataset, create_loader  # noqa: E402
-from data.sampler import EpochSampler  # noqa: E402
-from models.networks import define_D, define_G  # noqa: E402
-from options.train_options import parse_train_options  # noqa: E402
-from util.benchmarking import conv_gflop, run_process, synthetic_pages  # noqa: E402
+from data import create_dataset, create_loader
+from data.sampler import EpochSampler
+from models.networks import define_D, define_G
+from options.train_options import parse_train_options
+from util.benchmarking import conv_gflop, run_process, synthetic_pages
 
 CONFIGS = {
     "fp32": [],

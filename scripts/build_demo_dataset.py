@@ -72,9 +72,7 @@ from typing import Iterable, Iterator, Sequence
 import cairosvg
 from PIL import Image, ImageFont
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root, for util/
-
-import manga_pages  # noqa: E402
+import manga_pages
 
 LOG = logging.getLogger("build_demo_dataset")
 

@@ -31,12 +31,11 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from models import create_model  # noqa: E402
-from models.networks import define_G  # noqa: E402
-from options.train_options import parse_train_options, save_options  # noqa: E402
-from util.benchmarking import synthetic_pages  # noqa: E402
+from models import create_model
+from models.networks import define_G
+from options.train_options import parse_train_options, save_options
+from util.benchmarking import synthetic_pages
 
 PEAK = re.compile(r"peak CUDA memory (\d+) MB")
 RUN = "check"  # the run folder of random weights that test.py and the export load

@@ -46,16 +46,13 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from options.types import number_type  # noqa: E402
-from util.device import select_device  # noqa: E402
-from util.cli import run_main  # noqa: E402
-from util.errors import UserError  # noqa: E402
-from util.fileio import atomic_write_text  # noqa: E402
-from util.metrics import HIGHER_IS_BETTER, METRIC_KEYS, PAIRED_KEYS, Evaluation, evaluate_folders  # noqa: E402
-from util.page_metrics import (PAGE_HIGHER_IS_BETTER, PAGE_KEYS, REGION_KEYS, PageMasks, find_masks,  # noqa: E402
+from options.types import number_type
+from util.device import select_device
+from util.cli import run_main
+from util.errors import UserError
+from util.fileio import atomic_write_text
+from util.metrics import HIGHER_IS_BETTER, METRIC_KEYS, PAIRED_KEYS, Evaluation, evaluate_folders
+from util.page_metrics import (PAGE_HIGHER_IS_BETTER, PAGE_KEYS, REGION_KEYS, PageMasks, find_masks,
                                masks_folder_for)
 
 log = logging.getLogger("evaluate")

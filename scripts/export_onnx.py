@@ -22,15 +22,12 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from models.generator_loader import load_generator  # noqa: E402
-from models.networks import required_multiple  # noqa: E402
-from options.test_options import add_weights_flags, generator_suffix  # noqa: E402
-from util.checkpoint import checkpoint_label  # noqa: E402
-from util.device import select_device  # noqa: E402
-from util.errors import UserError  # noqa: E402
+from models.generator_loader import load_generator
+from models.networks import required_multiple
+from options.test_options import add_weights_flags, generator_suffix
+from util.checkpoint import checkpoint_label
+from util.device import select_device
+from util.errors import UserError
 
 log = logging.getLogger("export_onnx")
 TOLERANCE = 1e-4

@@ -16,7 +16,7 @@ gutters, borders, backgrounds and ink lines, 1 inside a speech bubble, 2 on lett
 and the panel): the pixels inside the character's silhouette that are light in the ink drawing,
 where a colorist lays color, not covered by a later character or a bubble.
 
-Run as part of ``scripts/build_demo_dataset.py``, which puts the repository root on sys.path.
+Run as part of ``scripts/build_demo_dataset.py``.
 """
 
 from __future__ import annotations

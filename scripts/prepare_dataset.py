@@ -86,14 +86,10 @@ from PIL import Image
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from data.image_folder import IMG_EXTENSIONS, find_images, is_image_file, load_image  # noqa: E402
-from options.types import number_type  # noqa: E402
-from util.errors import UserError  # noqa: E402
-from util.fileio import atomic_save_image, atomic_write_text  # noqa: E402
+from data.image_folder import IMG_EXTENSIONS, find_images, is_image_file, load_image
+from options.types import number_type
+from util.errors import UserError
+from util.fileio import atomic_save_image, atomic_write_text
 
 log = logging.getLogger("prepare_dataset")
 

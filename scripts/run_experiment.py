@@ -42,17 +42,16 @@ import numpy as np
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from data.descreen import descreen  # noqa: E402
-from data.image_folder import find_images, load_image  # noqa: E402
-from options.presets import MANGA_RECIPE, as_flags  # noqa: E402
-from options.types import number_type  # noqa: E402
-from util.cli import run_main  # noqa: E402
-from util.errors import UserError  # noqa: E402
-from util.fileio import atomic_save_image, atomic_write_text  # noqa: E402
-from util.metrics import METRIC_KEYS, evaluate_folders, load_rgb, match_files, match_key, paired_metrics  # noqa: E402
-from util.page_metrics import PAGE_KEYS, find_masks  # noqa: E402
+from data.descreen import descreen
+from data.image_folder import find_images, load_image
+from options.presets import MANGA_RECIPE, as_flags
+from options.types import number_type
+from util.cli import run_main
+from util.errors import UserError
+from util.fileio import atomic_save_image, atomic_write_text
+from util.metrics import METRIC_KEYS, evaluate_folders, load_rgb, match_files, match_key, paired_metrics
+from util.page_metrics import PAGE_KEYS, find_masks
 
 log = logging.getLogger("run_experiment")
 
