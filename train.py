@@ -35,22 +35,21 @@ from data.transforms import pad_to_multiple, scale_width, to_tensor
 from models import ARCHITECTURE_KEYS, GENERATOR_USE_KEYS, create_model
 from models.cycle_gan import CycleGANModel, Visuals
 from models.networks import count_parameters, required_multiple, smallest_generator_side
-from options.train_options import format_options, options_to_dict, parse_train_options, save_options
-from util.checkpoint import (architecture_mismatch, checkpoint_label, checkpoint_path, load_checkpoint,
-                              save_checkpoint)
+from options.train_options import format_options, options_to_dict, parse_train_options, save_options, size_rule
+from training.html_page import HTMLPage
+from training.image_grid import make_row, stack_rows
+from training.run_logger import RunLogger
+from training.stats import Smoother, StatsTracker
+from training.validation import Validator, is_better
+from util.checkpoint import architecture_mismatch, checkpoint_label, checkpoint_path, load_checkpoint, save_checkpoint
 from util.cli import configure_console_logging
 from util.device import peak_memory_note, precision_reason, resolve_precision, select_device
-from util.distributed import (DistContext, average_gradients, broadcast_parameters, init_distributed,
-                              mean_over_ranks, shutdown, weights_in_sync)
+from util.distributed import (DistContext, average_gradients, broadcast_parameters, init_distributed, mean_over_ranks,
+                              shutdown, weights_in_sync)
 from util.errors import TrainingDiverged, UserError
 from util.fileio import atomic_save_image
-from util.html_page import HTMLPage
-from util.image_grid import make_row, stack_rows
 from util.rng import restore_rng_state, seed_everything
-from util.run_logger import RunLogger
 from util.schedule import lr_factor
-from util.stats import Smoother, StatsTracker
-from util.validation import Validator, is_better
 
 log = logging.getLogger("train")
 N_PROBES = 4
@@ -171,7 +170,7 @@ def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: Dis
     opt.seed = resume["options"]["seed"] if resume is not None else agreed_seed(opt.seed, ctx)
     seed_everything(opt.seed)
 
-    dataset = create_dataset(opt)
+    dataset = create_dataset(opt, size_rule(opt))
     grad_sync = functools.partial(average_gradients, world_size=ctx.world_size) if ctx.enabled else None
     precision = resolve_precision(opt.precision, device)
     log.info("precision: %s", precision_reason(opt.precision, precision, device))

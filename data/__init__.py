@@ -1,4 +1,5 @@
-"""Datasets and loaders. `create_dataset` is the only place that reads the data flags."""
+"""Datasets and loaders. `create_dataset` is the only place that reads the data flags; the size
+rule (which sizes the networks accept) comes from the caller (options.train_options.size_rule)."""
 
 import argparse
 import os
@@ -9,37 +10,32 @@ from torch.utils.data import DataLoader, Dataset
 
 from data.sampler import EpochSampler
 from data.unaligned_dataset import SizeRule, UnalignedDataset, discover_domain
-from models.networks import required_multiple, smallest_training_side
 
 
-def size_rule(opt: argparse.Namespace) -> SizeRule:
-    """The size rule for training images under these flags (also used for probe pages)."""
-    return SizeRule(opt.preprocess, opt.load_size, opt.crop_size, required_multiple(opt.netG),
-                    smallest_training_side(opt.netG, opt.netD, opt.n_layers_D, opt.num_D))
-
-
-def _unaligned(opt: argparse.Namespace) -> Dataset:
+def _unaligned(opt: argparse.Namespace, sizes: SizeRule) -> Dataset:
     # --direction BtoA swaps the folders, so the model's real_A always has --input_nc channels.
     side_A, side_B = ("A", "B") if opt.direction == "AtoB" else ("B", "A")
     hint = "--dataroot must hold {phase}A/ (B/W scans) and {phase}B/ (color pages)".format(phase=opt.phase)
-    sizes = size_rule(opt)
     paths_A = discover_domain(os.path.join(opt.dataroot, opt.phase + side_A), opt.max_dataset_size, hint, sizes)
     paths_B = discover_domain(os.path.join(opt.dataroot, opt.phase + side_B), opt.max_dataset_size, hint, sizes)
     return UnalignedDataset(paths_A, paths_B, channels_A=opt.input_nc, channels_B=opt.output_nc,
                             preprocess_mode=opt.preprocess, load_size=opt.load_size, crop_size=opt.crop_size,
-                            multiple=required_multiple(opt.netG), flip=not opt.no_flip,
+                            multiple=sizes.multiple, flip=not opt.no_flip,
                             serial_batches=opt.serial_batches,
                             bw_style=opt.bw_style if opt.lambda_gray_identity > 0 else None,
                             descreen_A=opt.descreen)
 
 
-DATASETS: Dict[str, Callable[[argparse.Namespace], Dataset]] = {"unaligned": _unaligned}
+DATASETS: Dict[str, Callable[[argparse.Namespace, SizeRule], Dataset]] = {"unaligned": _unaligned}
 
 
-def create_dataset(opt: argparse.Namespace) -> Dataset:
+def create_dataset(opt: argparse.Namespace, sizes: SizeRule) -> Dataset:
+    """The training dataset that --dataset_mode, --dataroot, --phase and the data flags ask for;
+    `sizes` says which image sizes the networks accept. ValueError for an unknown mode; UserError
+    (one line) for missing or unusable folders and images."""
     if opt.dataset_mode not in DATASETS:
         raise ValueError(f"unknown dataset_mode {opt.dataset_mode!r}; choose from {', '.join(sorted(DATASETS))}")
-    return DATASETS[opt.dataset_mode](opt)
+    return DATASETS[opt.dataset_mode](opt, sizes)
 
 
 def create_loader(dataset: Dataset, sampler: EpochSampler, batch_size: int, num_workers: int,

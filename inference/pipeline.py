@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from data.descreen import descreen
-from models.colorizer import Colorizer
+from inference.colorizer import Colorizer
 from inference.flat_fills import flat_fill
+from inference.generator_loader import LoadedGenerator, load_generator
 from inference.speech_bubbles import keep_bubbles
-from models.generator_loader import LoadedGenerator, load_generator
 from models.networks import required_multiple
 from options.test_options import generator_suffix
 from util.checkpoint import checkpoint_label

@@ -10,8 +10,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 
 from PIL import Image, UnidentifiedImageError
 
-from data.comic_archive import (ArchiveError, Member, encode_like, list_members, open_archive, read_member,
-                                write_archive)
+from data.comic_archive import ArchiveError, Member, encode_like, list_members, open_archive, read_member, write_archive
 from data.image_folder import load_image
 
 log = logging.getLogger(__name__)

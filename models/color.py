@@ -5,7 +5,8 @@ The transform is linear, so it holds in [-1, 1] as well as in [0, 1]: Y = 0.299 
 
 import torch
 
-_KR, _KG, _KB = 0.299, 0.587, 0.114
+from util.bt601 import KB, KG, KR
+
 # --output_luma: whose luminance G_A's output gets (see output_with_luma).
 OUTPUT_LUMA_MODES = ("generator", "input", "darker", "multiply", "multiply_headroom")
 # multiply_headroom: the color layer spans [0, HEADROOM] instead of [0, 1] and the product is
@@ -19,7 +20,7 @@ def luma(x: torch.Tensor) -> torch.Tensor:
     if x.shape[1] < 3:
         return x[:, :1]
     r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
-    return _KR * r + _KG * g + _KB * b
+    return KR * r + KG * g + KB * b
 
 
 def gray_like(x: torch.Tensor, channels: int) -> torch.Tensor:

@@ -11,19 +11,21 @@ import math
 import os
 from typing import Any, Dict, Optional, Sequence
 
-from models.networks import (DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, UPSAMPLINGS, required_multiple,
-                             smallest_input)
-from models.color import OUTPUT_LUMA_MODES
 from data.bw_synthesis import BW_STYLES
 from data.transforms import PREPROCESS_MODES
+from data.unaligned_dataset import SizeRule
+from evaluation.metrics import HIGHER_IS_BETTER
+from models.color import OUTPUT_LUMA_MODES
 from models.losses import GAN_MODES
+from models.networks import (DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, UPSAMPLINGS, required_multiple,
+                             smallest_input, smallest_training_side)
 from options.presets import PRESETS
 from options.types import gpu_ids_type, number_type, run_name_problem
-
-VAL_METRIC_CHOICES = ("auto", "psnr", "ssim", "ciede2000", "ab_mae", "fid", "kid")
 from util.device import PRECISION_CHOICES
 from util.fileio import atomic_write_text
 from util.schedule import LR_POLICIES
+
+VAL_METRIC_CHOICES = ("auto", *HIGHER_IS_BETTER)
 
 CROPPING_MODES = tuple(name for name, mode in PREPROCESS_MODES.items() if mode.crops)
 OPTIONS_JSON = "opt.json"
@@ -185,6 +187,13 @@ def _explicit_dests(argv: Sequence[str]) -> set:
     for action in quiet._actions:
         action.default = argparse.SUPPRESS
     return set(vars(quiet.parse_args(argv)))
+
+
+def size_rule(opt: argparse.Namespace) -> SizeRule:
+    """Which training images these flags accept and how they are sized: --preprocess,
+    --load_size, --crop_size, and the generator's and discriminators' size limits."""
+    return SizeRule(opt.preprocess, opt.load_size, opt.crop_size, required_multiple(opt.netG),
+                    smallest_training_side(opt.netG, opt.netD, opt.n_layers_D, opt.num_D))
 
 
 def _cross_check(opt: argparse.Namespace) -> Optional[str]:

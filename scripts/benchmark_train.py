@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from data import create_dataset, create_loader
 from data.sampler import EpochSampler
 from models.networks import define_D, define_G
-from options.train_options import parse_train_options
+from options.train_options import parse_train_options, size_rule
 from util.benchmarking import conv_gflop, run_process, synthetic_pages
 
 CONFIGS = {
@@ -65,7 +65,7 @@ def bench_loader(data: str, args: argparse.Namespace) -> None:
     for workers in sorted({0, args.workers}):
         opt = parse_train_options(["--dataroot", data, "--num_threads", str(workers), "--load_size", "286",
                                    "--crop_size", "256", "--seed", "0"])
-        dataset = create_dataset(opt)
+        dataset = create_dataset(opt, size_rule(opt))
         sampler = EpochSampler(len(dataset), 0, shuffle=True)
         loader = create_loader(dataset, sampler, 1, workers, torch.device("cpu"))
         start, n = time.perf_counter(), 0

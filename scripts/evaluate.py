@@ -5,7 +5,7 @@
     python scripts/evaluate.py --pred results/vol12 --real path/to/color_pages          # unpaired: FID/KID only
     python scripts/evaluate.py --pred colored_pages --gt datasets/demo_pages/testB      # + page metrics
 
-Page metrics (util/page_metrics.py): where the ground truth has a masks folder beside it (testB ->
+Page metrics (evaluation/page_metrics.py): where the ground truth has a masks folder beside it (testB ->
 testMasks, as scripts/build_demo_dataset.py --pages writes; or --masks), pages are also scored on
 what a reader looks at: bubble_ciede2000 (bubble interiors against white), lettering_dL (change of
 L* on the lettering), fill_ciede2000 and fill_chroma (characters' fills), and consistency (per
@@ -18,7 +18,7 @@ are listed (and in the JSON), not an error. A prediction whose size differs from
 is resized to it (bicubic) with a warning, so every model is judged at the ground truth's size.
 Metrics per pair, averaged: psnr (RGB, dB, identical pages capped at 100), ssim (on BT.601 luma:
 are the lines kept?), ciede2000 (mean color difference), ab_mae (mean |a*|,|b*| error),
-colorfulness_pred and colorfulness_gt (Hasler & Suesstrunk). See util/metrics.py for definitions.
+colorfulness_pred and colorfulness_gt (Hasler & Suesstrunk). See evaluation/metrics.py for definitions.
 
 Unpaired: fid and kid between all predictions and the images under --real (any sizes), or under
 --gt when --real is not given (--no_fid skips them). They need the Inception weights shipped in
@@ -46,14 +46,14 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from evaluation.metrics import HIGHER_IS_BETTER, METRIC_KEYS, PAIRED_KEYS, Evaluation, evaluate_folders
+from evaluation.page_metrics import (PAGE_HIGHER_IS_BETTER, PAGE_KEYS, REGION_KEYS, PageMasks, find_masks,
+                                     masks_folder_for)
 from options.types import number_type
-from util.device import select_device
 from util.cli import run_main
+from util.device import select_device
 from util.errors import UserError
 from util.fileio import atomic_write_text
-from util.metrics import HIGHER_IS_BETTER, METRIC_KEYS, PAIRED_KEYS, Evaluation, evaluate_folders
-from util.page_metrics import (PAGE_HIGHER_IS_BETTER, PAGE_KEYS, REGION_KEYS, PageMasks, find_masks,
-                               masks_folder_for)
 
 log = logging.getLogger("evaluate")
 SHOWN_MISSING = 10  # names printed per kind of leftover; the JSON has them all

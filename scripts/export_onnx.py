@@ -22,7 +22,7 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from models.generator_loader import load_generator
+from inference.generator_loader import load_generator
 from models.networks import required_multiple
 from options.test_options import add_weights_flags, generator_suffix
 from util.checkpoint import checkpoint_label

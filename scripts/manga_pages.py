@@ -10,7 +10,7 @@ Sizes are in pixels and scale with the page width; ``BASE_WIDTH`` is the width a
 character at scale 1 is drawn on a ``BASE_CHARACTER`` px square, the size of the single-drawing
 demo set, so scale 1 here is "today's" scale and 3 is a close-up.
 
-The label image (``page_labels``) follows the format ``util/page_metrics.py`` owns: 0 for paper,
+The label image (``page_labels``) follows the format ``evaluation/page_metrics.py`` owns: 0 for paper,
 gutters, borders, backgrounds and ink lines, 1 inside a speech bubble, 2 on lettering, and
 16 + k on the fill of character placement ``k`` (``PagePlan.placements[k]`` names the character
 and the panel): the pixels inside the character's silhouette that are light in the ink drawing,
@@ -28,7 +28,8 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from util.page_metrics import LABEL_BUBBLE, LABEL_FILL_BASE, LABEL_LETTERING, LABEL_OTHER
+from evaluation.page_metrics import LABEL_BUBBLE, LABEL_FILL_BASE, LABEL_LETTERING, LABEL_OTHER
+from util.bt601 import luma
 
 BASE_WIDTH = 384
 BASE_CHARACTER = 128
@@ -201,8 +202,7 @@ def screentone(width: int, height: int, coverage: float, period: float, supersam
 
 def _tone_coverage(tint: Tuple[int, int, int]) -> float:
     """Ink coverage whose mean gray matches the tint's BT.601 luma, as a letterer picks a tone."""
-    luma = (0.299 * tint[0] + 0.587 * tint[1] + 0.114 * tint[2]) / 255.0
-    return float(np.clip(1.0 - luma, 0.05, 0.6))
+    return float(np.clip(1.0 - luma(np.array(tint)) / 255.0, 0.05, 0.6))
 
 
 def _background(plan: PagePlan, color: bool) -> Image.Image:

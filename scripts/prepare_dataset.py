@@ -88,6 +88,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from data.image_folder import IMG_EXTENSIONS, find_images, is_image_file, load_image
 from options.types import number_type
+from util import bt601
 from util.errors import UserError
 from util.fileio import atomic_save_image, atomic_write_text
 
@@ -138,7 +139,7 @@ def _chroma(rgb: np.ndarray) -> np.ndarray:
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return bt601.luma(rgb).astype(np.float32)
 
 
 def _paper(rgb: np.ndarray, percentile: float = PAPER_PERCENTILE) -> np.ndarray:

@@ -14,7 +14,7 @@
 Each (configuration, seed) runs three steps, each in its own process, as a user would run them:
 train.py with the budget flags + the configuration's flags + --seed, test.py on <dataroot>/testA
 (--precision fp32, so the score does not depend on the machine's bf16 support), and
-util.metrics.evaluate_folders against <dataroot>/testB (paired metrics) and <dataroot>/trainB
+evaluation.metrics.evaluate_folders against <dataroot>/testB (paired metrics) and <dataroot>/trainB
 (FID/KID reference). One JSON line per run is appended to --results: configuration, flags, seed,
 metrics, training wall time and seconds per iteration. A (configuration, seed, budget) already in
 the file is skipped unless --force, so an interrupted queue resumes where it stopped.
@@ -45,13 +45,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from data.descreen import descreen
 from data.image_folder import find_images, load_image
+from evaluation.metrics import METRIC_KEYS, evaluate_folders, load_rgb, match_files, match_key, paired_metrics
+from evaluation.page_metrics import PAGE_KEYS, find_masks
 from options.presets import MANGA_RECIPE, as_flags
 from options.types import number_type
 from util.cli import run_main
 from util.errors import UserError
 from util.fileio import atomic_save_image, atomic_write_text
-from util.metrics import METRIC_KEYS, evaluate_folders, load_rgb, match_files, match_key, paired_metrics
-from util.page_metrics import PAGE_KEYS, find_masks
 
 log = logging.getLogger("run_experiment")
 

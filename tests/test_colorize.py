@@ -3,15 +3,15 @@
 import copy
 import os
 import sys
+import test as colorize_cli
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-import test as colorize_cli
 from data.transforms import to_tensor
-from models.colorizer import Colorizer
+from inference.colorizer import Colorizer
 from models.networks import define_G
 from util.device import resolve_precision
 

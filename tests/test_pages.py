@@ -1,5 +1,5 @@
 """Manga pages: the page composer (scripts/manga_pages.py), the page metrics on known answers
-(util/page_metrics.py), and the metrics in evaluate.py and in validation during training."""
+(evaluation/page_metrics.py), and the metrics in evaluate.py and in validation during training."""
 
 import json
 import os
@@ -11,9 +11,9 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from evaluation.page_metrics import (LABEL_BUBBLE, LABEL_FILL_BASE, LABEL_LETTERING, Fill, PageMasks, consistency,
+                                     masks_folder_for, region_scores, summarize)
 from tests.conftest import tiny_flags, write_images
-from util.page_metrics import (LABEL_BUBBLE, LABEL_FILL_BASE, LABEL_LETTERING, Fill, PageMasks, consistency,
-                               masks_folder_for, region_scores, summarize)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -288,6 +288,7 @@ def test_flat_fill_gives_each_enclosed_region_one_chroma_and_keeps_ink_and_luma(
 
 def test_test_py_flat_fills_and_keep_bubbles_run_on_a_trained_model(dataroot, tmp_path):
     from test import main as test_main
+
     from train import main as train_main
 
     flags = tiny_flags(dataroot, str(tmp_path / "ck")) + ["--output_luma", "multiply"]

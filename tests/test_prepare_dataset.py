@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from data import create_dataset
-from options.train_options import parse_train_options
+from options.train_options import parse_train_options, size_rule
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
 import prepare_dataset as prep  # noqa: E402
@@ -168,7 +168,8 @@ def test_mixed_folder_end_to_end(mixed, tmp_path, capsys):
     assert "unreadable 3" in summary and "near duplicate 1" in summary
     assert tree_digest(mixed) == before  # sources untouched, nothing added
 
-    ds = create_dataset(parse_train_options(["--dataroot", str(out), "--load_size", "64", "--crop_size", "64"]))
+    opt = parse_train_options(["--dataroot", str(out), "--load_size", "64", "--crop_size", "64"])
+    ds = create_dataset(opt, size_rule(opt))
     assert len(ds.paths_A) == 6 and len(ds.paths_B) == 3
     item = ds[(0, 0)]
     assert item["A"].shape == (3, 64, 64) and item["B"].shape == (3, 64, 64)

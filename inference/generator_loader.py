@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from models.colorizer import strip_upstream_extras
+from inference.colorizer import strip_upstream_extras
 from models.networks import GENERATORS, UPSAMPLINGS, define_G
 from options.train_options import OPTIONS_JSON, load_options, options_from_dict
 from util.checkpoint import checkpoint_path, weights_path

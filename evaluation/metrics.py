@@ -51,9 +51,10 @@ from skimage.metrics import structural_similarity
 from tqdm import tqdm
 
 from data.image_folder import find_images, load_image
+from evaluation.page_metrics import PAGE_KEYS, Fill, PageMasks, region_scores, summarize
+from util.bt601 import luma
 from util.errors import UserError
 from util.fileio import file_digest
-from util.page_metrics import PAGE_KEYS, Fill, PageMasks, region_scores, summarize
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +82,6 @@ def _check_rgb(name: str, image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         kind = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
         raise ValueError(f"{name}: expected an H x W x 3 uint8 RGB array, got {kind}")
-
-
-def luma(image: np.ndarray) -> np.ndarray:
-    """BT.601 luma Y' in [0, 255] as float64 (not rounded, so SSIM sees no quantization)."""
-    rgb = image.astype(np.float64)
-    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
 def psnr(pred: np.ndarray, gt: np.ndarray) -> float:

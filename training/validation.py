@@ -1,10 +1,10 @@
-"""Validation during training: colorize a fixed held-out set and score it (util/metrics.py).
+"""Validation during training: colorize a fixed held-out set and score it (evaluation/metrics.py).
 
 The set is <val_dataroot>/<phase>A (B/W input) with <val_dataroot>/<phase>B, phase being
 --val_phase (test by default, val for a split kept apart from the test pages): files with the
 same relative path/stem are ground-truth pairs (paired metrics); FID/KID compare all predictions
 with every <phase>B page whether paired or not, when the FID Inception package is installed.
-Where <val_dataroot>/<phase>Masks exists, the page metrics of util/page_metrics.py (bubbles,
+Where <val_dataroot>/<phase>Masks exists, the page metrics of evaluation/page_metrics.py (bubbles,
 lettering, fills, consistency) are added.
 """
 
@@ -19,11 +19,11 @@ from PIL import Image
 from data.descreen import descreen
 from data.image_folder import find_images, load_image
 from data.transforms import pad_to_multiple, scale_width, to_tensor, to_uint8
+from evaluation.metrics import (HIGHER_IS_BETTER, PAIRED_KEYS, FidUnavailable, InceptionFeatures, fid, kid, load_rgb,
+                                match_files, match_key, paired_metrics)
+from evaluation.page_metrics import find_masks, masks_folder_for, region_scores, summarize
+from training.image_grid import make_row, stack_rows
 from util.errors import UserError
-from util.image_grid import make_row, stack_rows
-from util.metrics import (HIGHER_IS_BETTER, PAIRED_KEYS, FidUnavailable, InceptionFeatures, fid, kid,
-                          load_rgb, match_files, match_key, paired_metrics)
-from util.page_metrics import find_masks, masks_folder_for, region_scores, summarize
 
 log = logging.getLogger(__name__)
 N_SHOWN = 4
