@@ -5,8 +5,8 @@ only darken the scan, so tone dots left in the input stay in the output as dark 
 tint; descreening first gives the color layer a flat gray to tint. Lines, lettering and paper
 are left exactly as they are.
 
-How tone is found: the page's ink pixels (darker than paper and than the mean of the 9 x 9
-square around them, so the dots of a dense screen stay apart) are split into 4-connected
+How tone is found: the page's ink pixels (darker than paper and clearly darker than the mean of
+the 9 x 9 square around them, so the dots of a dense screen stay apart) are split into 4-connected
 components. Ink lines and
 letters are long or large components; tone dots are small ones, on a lattice. The screen's
 pitch is the median distance from a small component to its nearest small neighbour. A pixel is
@@ -16,7 +16,7 @@ pitch of a dot, and it is not part of a large component. Each tone pixel becomes
 Gaussian-weighted mean (sigma = one pitch) of the tone pixels around it, dots and the paper
 between them: the gray the screen prints. One pitch per page (a page mixing very different
 screens is read at its commonest); tested on screens of period 4 to 8 px (a 60-line tone
-scanned at 240 to 480 dpi) and 8% to 30% ink. A page with fewer than MIN_SCREEN_DOTS small
+scanned at 240 to 480 dpi) and 8% to 40% ink. A page with fewer than MIN_SCREEN_DOTS small
 components has no tone.
 """
 
@@ -31,6 +31,12 @@ from scipy.spatial import cKDTree
 PAPER_LEVEL = 0.9  # luminance in [0, 1] below which a pixel may count as ink (dot or line)
 LOCAL_WINDOW = 9  # pixels: ink is darker than the mean of this square around it, by LOCAL_MARGIN
 LOCAL_MARGIN = 0.02
+# Where that mean is darker than DENSE (a screen of over ~25% ink), ink must also be darker than
+# DOT_CORE times the mean: between the dots of a dense screen the anti-aliased bridges are gray,
+# and counting them as ink joins the dots into a lattice that is read as line art and left on the
+# page in patches. Not on light ground, where it would break thin lettering into dot-sized bits.
+DENSE = 0.75
+DOT_CORE = 0.75
 DOT_CELLS = 4.0  # a dot covers at most this many pitch x pitch cells (touching dots of a dense screen merge)
 LINE_AREA = 64  # pixels: components at least this large are always lines, never tone
 MIN_SCREEN_DOTS = 50  # fewer small components on a page: no screen to remove
@@ -40,7 +46,7 @@ WINDOW_PITCHES = 2.5  # side of the square in which dots are counted, in pitches
 def ink_mask(y: np.ndarray) -> np.ndarray:
     """H x W bool: the pixels of luminance `y` (H x W in [0, 1]) that are ink, dots or lines."""
     local = ndimage.uniform_filter(y, size=LOCAL_WINDOW, mode="reflect")
-    return (y < PAPER_LEVEL) & (y < local - LOCAL_MARGIN)
+    return (y < PAPER_LEVEL) & (y < local - LOCAL_MARGIN) & ((local >= DENSE) | (y < DOT_CORE * local))
 
 
 class _Ink(NamedTuple):

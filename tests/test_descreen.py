@@ -33,7 +33,7 @@ def toned_page() -> np.ndarray:
 
 
 @pytest.mark.parametrize("period", [4.0, 6.0, 8.0])
-@pytest.mark.parametrize("coverage", [0.08, COVERAGE, 0.3])
+@pytest.mark.parametrize("coverage", [0.08, COVERAGE, 0.3, 0.4])
 def test_tone_becomes_its_mean_gray(period, coverage):
     page = np.full((120, 160), 255, dtype=np.uint8)
     page[:, :80] = np.round(manga_pages.screentone(80, 120, coverage, period) * 255).astype(np.uint8)
