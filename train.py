@@ -42,7 +42,7 @@ from training.run_logger import RunLogger
 from training.stats import Smoother, StatsTracker
 from training.validation import Validator, is_better
 from util.checkpoint import architecture_mismatch, checkpoint_label, checkpoint_path, load_checkpoint, save_checkpoint
-from util.cli import configure_console_logging
+from util.cli import run_main
 from util.device import peak_memory_note, precision_reason, resolve_precision, select_device
 from util.distributed import (DistContext, average_gradients, broadcast_parameters, init_distributed, mean_over_ranks,
                               shutdown, weights_in_sync)
@@ -526,19 +526,13 @@ class Run:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     opt = parse_train_options(argv)
-    configure_console_logging()
-    try:
+
+    def body() -> int:
         train(opt)
-    except UserError as exc:
-        print(f"train.py: error: {exc}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as exc:
-        print(f"train.py: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("train.py: interrupted; resume from the last saved checkpoint with --continue_train", file=sys.stderr)
-        return 130
-    return 0
+        return 0
+
+    return run_main("train.py", body, failures=(TrainingDiverged,),
+                    on_interrupt="interrupted; resume from the last saved checkpoint with --continue_train")
 
 
 if __name__ == "__main__":

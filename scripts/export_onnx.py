@@ -27,7 +27,7 @@ from models.networks import required_multiple
 from options.test_options import add_weights_flags, generator_suffix
 from util.checkpoint import checkpoint_label
 from util.device import select_device
-from util.errors import UserError
+from util.cli import run_main
 
 log = logging.getLogger("export_onnx")
 TOLERANCE = 1e-4
@@ -78,13 +78,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"),
                         help="where the generator is traced (the graph is the same; cuda checks the CUDA path)")
     opt = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), checkpoint_label(opt.epoch, opt.load_iter),
-                             generator_suffix(opt), opt, select_device(opt.device, [0]), use_average=not opt.no_ema)
-    except UserError as exc:
-        print(f"export_onnx.py: error: {exc}", file=sys.stderr)
-        return 2
+    return run_main("export_onnx.py", lambda: run(opt))
+
+
+def run(opt: argparse.Namespace) -> int:
+    gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), checkpoint_label(opt.epoch, opt.load_iter),
+                         generator_suffix(opt), opt, select_device(opt.device, [0]), use_average=not opt.no_ema)
     os.makedirs(os.path.dirname(os.path.abspath(opt.output)), exist_ok=True)
     export(gen.net, gen.input_nc, opt.output, opt.opset)
     log.info("wrote %s (%.1f MB) from %s", opt.output, os.path.getsize(opt.output) / 2**20, gen.source)

@@ -89,6 +89,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from data.image_folder import IMG_EXTENSIONS, find_images, is_image_file, load_image
 from options.types import number_type
 from util import bt601
+from util.cli import run_main
 from util.errors import UserError
 from util.fileio import atomic_save_image, atomic_write_text
 
@@ -793,9 +794,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    try:
+
+    def body() -> int:
         if args.mixed and (args.bw or args.color):
             raise UserError("--mixed cannot be combined with --bw/--color")
         if not args.mixed and not (args.bw and args.color):
@@ -803,14 +803,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.width < args.min_size:
             raise UserError(f"--width {args.width} is below --min_size {args.min_size}: every page would be dropped")
         report = prepare(args, argv)
-    except UserError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    print("\n".join(summary_lines(report, args.out)))
-    return 0
+        print("\n".join(summary_lines(report, args.out)))
+        return 0
+
+    return run_main(PROG, body)
 
 
 if __name__ == "__main__":

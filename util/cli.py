@@ -2,7 +2,7 @@
 
 import logging
 import sys
-from typing import Callable
+from typing import Callable, Tuple, Type
 
 from util.errors import UserError
 
@@ -17,11 +17,20 @@ def configure_console_logging() -> None:
         root.addHandler(console)
 
 
-def run_main(prog: str, body: Callable[[], int]) -> int:
-    """Run `body` with console logging; a UserError becomes `prog: error: ...` and exit status 2."""
+def run_main(prog: str, body: Callable[[], int], failures: Tuple[Type[Exception], ...] = (),
+             on_interrupt: str = "interrupted") -> int:
+    """Run `body` with console logging and return its exit status. A UserError (bad input) becomes
+    `prog: error: ...` and status 2; an exception of `failures` (the work itself failed, e.g. a
+    diverged training run) the same line and status 1; Ctrl-C `prog: <on_interrupt>` and 130."""
     configure_console_logging()
     try:
         return body()
     except UserError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    except failures as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: {on_interrupt}", file=sys.stderr)
+        return 130
