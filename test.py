@@ -25,7 +25,6 @@ import time
 import urllib.parse
 from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
-import dominate
 from dominate import tags
 from PIL import Image
 from tqdm import tqdm
@@ -41,6 +40,7 @@ from util.cli import run_main
 from util.device import peak_memory_note, select_device
 from util.errors import UserError
 from util.fileio import atomic_save_image, atomic_write_text, file_digest
+from util.html import html_document
 
 log = logging.getLogger("test")
 OUTPUT_MANIFEST = ".colorized_with.json"  # in the output folder: which weights wrote its pages
@@ -145,13 +145,9 @@ def _url(rel_path: str) -> str:
 def write_html(results_dir: str, title: str, rows: List[Tuple[str, str, str, str]], width: int) -> None:
     """index.html: one row per page (input's relative path, output name, input, output), input
     beside output, each thumbnail linking to the full size."""
-    doc = dominate.document(title=title)
-    with doc.head:
-        tags.meta(charset="utf-8")
-        tags.style("td{padding:4px;vertical-align:top;font-family:sans-serif}img{border:1px solid #ccc}")
+    doc = html_document(title, "td{padding:4px;vertical-align:top;font-family:sans-serif}img{border:1px solid #ccc}",
+                        f"{len(rows)} pages. Click a thumbnail for the full-size image.")
     with doc:
-        tags.h1(title)
-        tags.p(f"{len(rows)} pages. Click a thumbnail for the full-size image.")
         with tags.table():
             tags.tr(tags.th("page"), tags.th("input"), tags.th("colorized"))
             for label, name, src, out in rows:

@@ -8,11 +8,11 @@ those from before a resume, are kept as they are.
 import os
 from typing import Sequence, Tuple
 
-import dominate
 from dominate import tags
 from dominate.util import raw
 
 from util.fileio import atomic_write_text
+from util.html import html_document
 
 MARKER = "<!-- newest entries go below this line -->"
 
@@ -25,16 +25,12 @@ class HTMLPage:
         self.image_width = image_width
         os.makedirs(self.image_dir, exist_ok=True)
         if not os.path.exists(self.path):
-            doc = dominate.document(title=title)
-            with doc.head:
-                tags.meta(charset="utf-8")
-                tags.style("body{font-family:sans-serif;margin:1em}img{image-rendering:auto;border:1px solid #ccc}"
-                           "section{margin-bottom:2em}figure{display:inline-block;margin:0 1em 1em 0}")
+            doc = html_document(title, "body{font-family:sans-serif;margin:1em}img{image-rendering:auto;border:1px "
+                                "solid #ccc}section{margin-bottom:2em}figure{display:inline-block;margin:0 1em 1em 0}",
+                                "Newest first: probe pages (always the same pages: input | colorized), the last "
+                                "training batch (real | translated | reconstructed) and, with --val_dataroot, the "
+                                "validation pages (input | colorized | ground truth).")
             with doc:
-                tags.h1(title)
-                tags.p("Newest first: probe pages (always the same pages: input | colorized), the last "
-                       "training batch (real | translated | reconstructed) and, with --val_dataroot, the "
-                       "validation pages (input | colorized | ground truth).")
                 raw(MARKER)
             atomic_write_text(self.path, doc.render())
 
