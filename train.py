@@ -303,7 +303,7 @@ class Run:
     def train(self, dataset: torch.utils.data.Dataset, resumed: bool,
               validator: Optional[Validator]) -> Dict[str, float]:
         opt, state = self.opt, self.state
-        self.start_outputs(dataset, validator)
+        self.start_outputs(dataset, validator, resumed)
         sampler = EpochSampler(len(dataset), opt.seed, shuffle=not opt.serial_batches, rank=self.ctx.rank,
                                world_size=self.ctx.world_size)
         loader = create_loader(dataset, sampler, opt.batch_size, opt.num_threads, self.device)
@@ -335,11 +335,11 @@ class Run:
                 state.epoch, state.epoch_iter, state.epoch_samples = state.epoch + 1, 0, 0
         return self.finish(visuals, iters_per_epoch)
 
-    def start_outputs(self, dataset: torch.utils.data.Dataset, validator: Optional[Validator]) -> None:
-        """Log what is being trained; on rank 0 also write the options and open the writers."""
+    def start_outputs(self, dataset: torch.utils.data.Dataset, validator: Optional[Validator], resumed: bool) -> None:
+        """Log what is being trained; on rank 0 also record the options and open the writers."""
         opt = self.opt
         if self.ctx.is_main:
-            save_options(opt, self.run_dir)
+            save_options(opt, self.run_dir, resumed)
         log.info("%s", format_options(opt))
         log.info("device %s, seed %d, %d A and %d B images, %d samples per epoch%s", self.device, opt.seed,
                  len(dataset.paths_A), len(dataset.paths_B), len(dataset),

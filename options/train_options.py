@@ -9,6 +9,7 @@ import argparse
 import json
 import math
 import os
+import time
 from typing import Any, Dict, Optional, Sequence
 
 from data.bw_synthesis import BW_STYLES
@@ -30,6 +31,7 @@ VAL_METRIC_CHOICES = ("auto", *HIGHER_IS_BETTER)
 CROPPING_MODES = tuple(name for name, mode in PREPROCESS_MODES.items() if mode.crops)
 OPTIONS_JSON = "opt.json"
 OPTIONS_TXT = "opt.txt"
+OPTIONS_CHANGES = "opt_changes.jsonl"  # one line per resume: the options it changed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -284,10 +286,26 @@ def format_options(opt: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def save_options(opt: argparse.Namespace, run_dir: str) -> None:
-    """Write opt.txt (for people) and opt.json (read back by load_options and test.py)."""
+def save_options(opt: argparse.Namespace, run_dir: str, resumed: bool = False) -> None:
+    """A run's options record. A new run writes opt.txt (for people) and opt.json (read back by
+    load_options and test.py). A resume (`resumed`) leaves both as the run began and appends what
+    its flags change, old and new value per option, as one JSON line to opt_changes.jsonl."""
+    json_path = os.path.join(run_dir, OPTIONS_JSON)
+    if resumed and os.path.isfile(json_path):
+        with open(json_path, encoding="utf-8") as f:
+            before = json.load(f)
+        after = options_to_dict(opt)
+        changed = {key: [before.get(key), value] for key, value in after.items() if before.get(key) != value}
+        changes_path = os.path.join(run_dir, OPTIONS_CHANGES)
+        earlier = ""
+        if os.path.isfile(changes_path):
+            with open(changes_path, encoding="utf-8") as f:
+                earlier = f.read()
+        record = {"resumed": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "changed": changed}
+        atomic_write_text(changes_path, earlier + json.dumps(record) + "\n")
+        return
     atomic_write_text(os.path.join(run_dir, OPTIONS_TXT), format_options(opt) + "\n")
-    atomic_write_text(os.path.join(run_dir, OPTIONS_JSON), json.dumps(options_to_dict(opt), indent=2) + "\n")
+    atomic_write_text(json_path, json.dumps(options_to_dict(opt), indent=2) + "\n")
 
 
 def load_options(run_dir: str) -> argparse.Namespace:

@@ -238,6 +238,12 @@ def test_resume_with_another_batch_size_continues_at_the_same_sample(tmp_path, m
     assert state["global_step"] == (2 + 8 if mid_epoch else 3 + 6)
     assert (state["epoch"], state["epoch_samples"]) == (2, 6)
     assert ("resuming at epoch 1, sample 4 of 6" if mid_epoch else "resuming at epoch 2, sample 0 of 6") in caplog.text
+    # The options record stays as the run began; the resume appends what it changed.
+    run_dir = tmp_path / "ck" / "tiny"
+    assert json.loads((run_dir / "opt.json").read_text())["batch_size"] == 2
+    changes = [json.loads(line) for line in (run_dir / "opt_changes.jsonl").read_text().splitlines()]
+    assert len(changes) == 1 and changes[0]["changed"]["batch_size"] == [2, 1]
+    assert ("n_epochs" in changes[0]["changed"]) == (not mid_epoch) and "seed" not in changes[0]["changed"]
 
 
 @pytest.mark.parametrize("preprocess,skipped", [
