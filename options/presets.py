@@ -7,14 +7,21 @@ from typing import Any, Dict, List
 
 DEMO_DATAROOT = "datasets/demo"
 
-# The colorization recipe that won the ablations in docs/experiments.md (scripts/run_experiment.py's
-# PRESET_CONFIG): the output is the scan times a color layer, as colorists lay flats under line
-# art, so ink stays black and outlines are never tinted; resize-conv upsampling removes the
-# checkerboard; pages are colorized with a moving average of G_A's weights, which is steadier than
-# its last iterate; a page-wide style lets a fill's color depend on the face far from it; and G_A
-# also learns from ink-style B/W versions of the color pages, whose true colors are known.
-MANGA_RECIPE: Dict[str, Any] = {"output_luma": "multiply", "upsampling": "resize", "ema_decay": 0.999,
-                                "global_context": True, "lambda_gray_identity": 5.0, "bw_style": "ink"}
+# The colorization recipe that won the ablations on single drawings (docs/experiments.md, "The
+# drawings"; scripts/run_experiment.py's PRESET_CONFIG): the output is the scan times a color
+# layer, as colorists lay flats under line art, so ink stays black and outlines are never tinted;
+# resize-conv upsampling removes the checkerboard; pages are colorized with a moving average of
+# G_A's weights, which is steadier than its last iterate; a page-wide style lets a fill's color
+# depend on the face far from it; and G_A also learns from ink-style B/W versions of the color
+# pages, whose true colors are known.
+DRAWINGS_RECIPE: Dict[str, Any] = {"output_luma": "multiply", "upsampling": "resize", "ema_decay": 0.999,
+                                   "global_context": True, "lambda_gray_identity": 5.0, "bw_style": "ink"}
+
+# What whole manga pages need on top (docs/experiments.md, "Manga pages"): on pages, white is the
+# commonest target, and a plain multiply chases it to tanh's asymptote and stops learning; the
+# layer may reach 1.25 instead, with the product clipped at white. And screentone becomes the flat
+# gray it prints before G_A sees it, since a multiply can only darken the dots.
+PAGES_RECIPE: Dict[str, Any] = {**DRAWINGS_RECIPE, "output_luma": "multiply_headroom", "descreen": True}
 
 # The demo must show a learning curve and colored probes within ~10 minutes on
 # 2 CPU cores, so the networks are narrow and the images small; everything else
@@ -40,10 +47,10 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "seed": 0,
         "val_dataroot": DEMO_DATAROOT,
         "val_freq": 240,
-        **MANGA_RECIPE,
+        **DRAWINGS_RECIPE,
     },
-    # Upstream's CycleGAN at full size plus the recipe; `--model cycle_gan` without a preset stays upstream's.
-    "manga": dict(MANGA_RECIPE),
+    # Upstream's CycleGAN at full size plus the page recipe; `--model cycle_gan` without a preset stays upstream's.
+    "manga": dict(PAGES_RECIPE),
 }
 
 

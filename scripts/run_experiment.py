@@ -47,7 +47,7 @@ from data.descreen import descreen
 from data.image_folder import find_images, load_image
 from evaluation.metrics import METRIC_KEYS, evaluate_folders, load_rgb, match_files, match_key, paired_metrics
 from evaluation.page_metrics import PAGE_KEYS, find_masks
-from options.presets import MANGA_RECIPE, as_flags
+from options.presets import DRAWINGS_RECIPE, as_flags
 from options.types import number_type
 from util.cli import run_main
 from util.errors import UserError
@@ -96,9 +96,9 @@ DARKER_RESIZE = ("--output_luma", "darker", "--upsampling", "resize")
 RECIPE = (*DARKER_RESIZE, "--ema_decay", "0.999")
 MULTIPLY_RECIPE = ("--output_luma", "multiply", "--upsampling", "resize", "--ema_decay", "0.999")
 
-# One change at a time against `plain`, then combinations. PRESET_CONFIG is what the demo preset
-# and --preset manga use (options/presets.py; a test keeps them in step). `recipe` is its
-# predecessor, the base of the `recipe_*` rows.
+# One change at a time against `plain`, then combinations. PRESET_CONFIG is the drawings' recipe
+# (options/presets.DRAWINGS_RECIPE); `recipe` is its predecessor, the base of the `recipe_*` rows.
+# On pages, --preset manga trains options/presets.PAGES_RECIPE, which is `recipe_descreen`.
 CONFIGS: Dict[str, Config] = {
     "plain": Config("upstream CycleGAN: LSGAN + cycle + identity 0.5, transposed-conv upsampling", ()),
     "resize": Config("plain + resize-conv upsampling (against the checkerboard)", ("--upsampling", "resize")),
@@ -149,9 +149,10 @@ CONFIGS: Dict[str, Config] = {
                             ("--output_luma", "multiply")),
     "multiply_resize_ema": Config("recipe with the page times a color layer instead of the darker luminance",
                                   MULTIPLY_RECIPE),
-    # Built from the preset itself, so the demo and --preset manga train exactly this row.
+    # Built from the drawings' recipe itself (options/presets.py), so this row is exactly it.
     "recipe_multiply": Config("recipe_gc_gray_ink with the page times a color layer instead of the darker "
-                              "luminance: what --preset manga and the demo train", tuple(as_flags(MANGA_RECIPE))),
+                              "luminance: the drawings' recipe (options/presets.DRAWINGS_RECIPE)",
+                              tuple(as_flags(DRAWINGS_RECIPE))),
     "recipe_multiply_ngf16": Config("recipe_multiply with a narrower generator (ngf 16: ~0.45x its convolution "
                                     "FLOPs), for a faster demo on CPUs",
                                     (*MULTIPLY_RECIPE, "--global_context", *INK, "--ngf", "16")),
@@ -183,6 +184,13 @@ CONFIGS: Dict[str, Config] = {
                                    ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context",
                                     *INK, "--descreen", "--load_size", "192"),
                                    ("--preprocess", "scale_width", "--load_size", "192")),
+    "recipe_descreen_half_gray": Config("recipe_descreen_half with luminance B/W for the grayscale identity: a "
+                                        "color page's flat tint becomes the flat gray a descreened scan shows "
+                                        "there, so G_A learns gray -> tint from pairs whose answer is known",
+                                        ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:],
+                                         "--global_context", *GRAY_ID, "--bw_style", "gray", "--descreen",
+                                         "--load_size", "192"),
+                                        ("--preprocess", "scale_width", "--load_size", "192")),
     # Test-time variants: the runs of `weights_of`, colorized differently (no training).
     "recipe_descreen_half_flat": Config("recipe_descreen_half's runs colorized with --flat_fills",
                                         (), ("--preprocess", "scale_width", "--load_size", "192", "--flat_fills"),
@@ -190,6 +198,10 @@ CONFIGS: Dict[str, Config] = {
     "recipe_descreen_half_kept": Config("recipe_descreen_half's runs colorized with --flat_fills and --keep_bubbles",
                                         (), ("--preprocess", "scale_width", "--load_size", "192", "--flat_fills",
                                              "--keep_bubbles"), "recipe_descreen_half"),
+    "recipe_descreen_half_gray_kept": Config("recipe_descreen_half_gray's runs colorized with --flat_fills and "
+                                             "--keep_bubbles", (),
+                                             ("--preprocess", "scale_width", "--load_size", "192", "--flat_fills",
+                                              "--keep_bubbles"), "recipe_descreen_half_gray"),
     "recipe_descreen_kept": Config("recipe_descreen's runs colorized with --flat_fills and --keep_bubbles", (),
                                    ("--flat_fills", "--keep_bubbles"), "recipe_descreen"),
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),

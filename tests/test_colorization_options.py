@@ -21,7 +21,7 @@ from models.color import gray_like, luma, output_with_luma, with_luma
 from models.ema import WeightAverage
 from models.losses import GANLoss, gradient_penalty
 from models.networks import define_D
-from options.presets import MANGA_RECIPE, as_flags
+from options.presets import DRAWINGS_RECIPE, as_flags
 from options.train_options import parse_train_options
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
@@ -336,12 +336,12 @@ def test_darker_and_multiply_models_keep_the_scan_ink_in_test_py(tmp_path, datar
 def test_the_recipe_flags_set_the_preset_values(dataroot):
     """run_experiment's recipe row is built from the preset (as_flags): the flags must parse back to
     exactly the preset's values, and without a preset nothing of the recipe is on."""
-    recipe = parse_train_options(["--dataroot", dataroot, *as_flags(MANGA_RECIPE)])
-    for key, value in MANGA_RECIPE.items():
+    recipe = parse_train_options(["--dataroot", dataroot, *as_flags(DRAWINGS_RECIPE)])
+    for key, value in DRAWINGS_RECIPE.items():
         assert vars(recipe)[key] == value, key
-    assert run_experiment.CONFIGS[run_experiment.PRESET_CONFIG].flags == tuple(as_flags(MANGA_RECIPE))
+    assert run_experiment.CONFIGS[run_experiment.PRESET_CONFIG].flags == tuple(as_flags(DRAWINGS_RECIPE))
     upstream = parse_train_options(["--dataroot", dataroot])
-    assert all(vars(upstream)[key] != value for key, value in MANGA_RECIPE.items())
+    assert all(vars(upstream)[key] != value for key, value in DRAWINGS_RECIPE.items())
     assert not parse_train_options(["--dataroot", dataroot, "--preset", "manga", "--no_global_context"]).global_context
     with pytest.raises(ValueError):
         as_flags({"global_context": False})

@@ -35,6 +35,14 @@ def test_demo_preset_without_dataroot_and_cli_wins():
     assert opt.netG == PRESETS["demo"]["netG"]
 
 
+def test_manga_preset_is_the_page_recipe_and_the_demo_the_drawings_one():
+    manga = parse_train_options(["--dataroot", "somewhere", "--preset", "manga"])
+    assert manga.output_luma == "multiply_headroom" and manga.descreen  # plain multiply collapses on pages
+    assert manga.bw_style == "ink" and manga.global_context and manga.ema_decay == 0.999
+    demo = parse_train_options([])
+    assert demo.output_luma == "multiply" and not demo.descreen  # the drawings have no screentone
+
+
 def test_help_lists_model_flags(capsys):
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args(["--help"])
