@@ -95,6 +95,12 @@ DARKER_INK = ("--output_luma", "darker", *INK)
 DARKER_RESIZE = ("--output_luma", "darker", "--upsampling", "resize")
 RECIPE = (*DARKER_RESIZE, "--ema_decay", "0.999")
 MULTIPLY_RECIPE = ("--output_luma", "multiply", "--upsampling", "resize", "--ema_decay", "0.999")
+# Pages: the layer may exceed 1 (multiply_headroom); trained and colorized at half the page's width;
+# test-time flat fills and speech bubbles kept.
+HEADROOM = ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context")
+HALF_WIDTH = ("--load_size", "192")
+HALF_WIDTH_TEST = ("--preprocess", "scale_width", *HALF_WIDTH)
+KEPT = ("--flat_fills", "--keep_bubbles")
 
 # One change at a time against `plain`, then combinations. PRESET_CONFIG is the drawings' recipe
 # (options/presets.DRAWINGS_RECIPE); `recipe` is its predecessor, the base of the `recipe_*` rows.
@@ -161,49 +167,38 @@ CONFIGS: Dict[str, Config] = {
     "recipe_headroom": Config("recipe_multiply with the color layer allowed up to 1.25 and the product clipped at "
                               "white, so white paper is not at tanh's asymptote (plain multiply saturates to an "
                               "all-white layer on pages)",
-                              ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context", *INK)),
+                              (*HEADROOM, *INK)),
     "recipe_headroom_tone": Config("recipe_headroom with screentone-style B/W for the grayscale identity: flat "
                                    "tints become dot screens, as the B/W pages print them",
-                                   ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context",
-                                    *GRAY_ID, "--bw_style", "screentone")),
+                                   (*HEADROOM, *GRAY_ID, "--bw_style", "screentone")),
     "recipe_descreen": Config("recipe_headroom on descreened B/W pages: screentone becomes the flat gray it "
                               "stands for before G_A sees it, in training and at test time",
-                              ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context", *INK,
-                               "--descreen")),
+                              (*HEADROOM, *INK, "--descreen")),
     "recipe_descreen_gray": Config("recipe_descreen with luminance B/W for the grayscale identity: a flat tint "
                                    "becomes the flat gray that a descreened scan shows there",
-                                   ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context",
-                                    *GRAY_ID, "--bw_style", "gray", "--descreen")),
+                                   (*HEADROOM, *GRAY_ID, "--bw_style", "gray", "--descreen")),
     "recipe_descreen_noidt": Config("recipe_descreen without the color identity loss (G_A(B) = B asks for a white "
                                     "layer on color pages, and a pale tint looks much like its gray)",
-                                    ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context",
-                                     *INK, "--descreen", "--lambda_identity", "0")),
+                                    (*HEADROOM, *INK, "--descreen", "--lambda_identity", "0")),
     "recipe_descreen_half": Config("recipe_descreen trained and colorized at half the page's width (192 px): a "
                                    "112 px crop then holds a whole character at about the drawings' scale, and "
                                    "the color layer is scaled back up onto the full-size page",
-                                   ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context",
-                                    *INK, "--descreen", "--load_size", "192"),
-                                   ("--preprocess", "scale_width", "--load_size", "192")),
+                                   (*HEADROOM, *INK, "--descreen", *HALF_WIDTH), HALF_WIDTH_TEST),
     "recipe_descreen_half_gray": Config("recipe_descreen_half with luminance B/W for the grayscale identity: a "
                                         "color page's flat tint becomes the flat gray a descreened scan shows "
                                         "there, so G_A learns gray -> tint from pairs whose answer is known",
-                                        ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:],
-                                         "--global_context", *GRAY_ID, "--bw_style", "gray", "--descreen",
-                                         "--load_size", "192"),
-                                        ("--preprocess", "scale_width", "--load_size", "192")),
+                                        (*HEADROOM, *GRAY_ID, "--bw_style", "gray", "--descreen", *HALF_WIDTH),
+                                        HALF_WIDTH_TEST),
     # Test-time variants: the runs of `weights_of`, colorized differently (no training).
     "recipe_descreen_half_flat": Config("recipe_descreen_half's runs colorized with --flat_fills",
-                                        (), ("--preprocess", "scale_width", "--load_size", "192", "--flat_fills"),
-                                        "recipe_descreen_half"),
+                                        (), (*HALF_WIDTH_TEST, "--flat_fills"), "recipe_descreen_half"),
     "recipe_descreen_half_kept": Config("recipe_descreen_half's runs colorized with --flat_fills and --keep_bubbles",
-                                        (), ("--preprocess", "scale_width", "--load_size", "192", "--flat_fills",
-                                             "--keep_bubbles"), "recipe_descreen_half"),
+                                        (), (*HALF_WIDTH_TEST, *KEPT), "recipe_descreen_half"),
     "recipe_descreen_half_gray_kept": Config("recipe_descreen_half_gray's runs colorized with --flat_fills and "
-                                             "--keep_bubbles", (),
-                                             ("--preprocess", "scale_width", "--load_size", "192", "--flat_fills",
-                                              "--keep_bubbles"), "recipe_descreen_half_gray"),
-    "recipe_descreen_kept": Config("recipe_descreen's runs colorized with --flat_fills and --keep_bubbles", (),
-                                   ("--flat_fills", "--keep_bubbles"), "recipe_descreen"),
+                                             "--keep_bubbles", (), (*HALF_WIDTH_TEST, *KEPT),
+                                             "recipe_descreen_half_gray"),
+    "recipe_descreen_kept": Config("recipe_descreen's runs colorized with --flat_fills and --keep_bubbles", (), KEPT,
+                                   "recipe_descreen"),
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),
                                    "recipe_headroom"),
 }
