@@ -4,13 +4,13 @@ A colorist leaves speech bubbles and their lettering as printed: white paper, bl
 generator that learned the colors of a panel tends to tint the bubble with it. This module finds
 the bubbles on the B/W scan and puts the scan back there.
 
-A bubble here is a region that the ink encloses (``flat_fills.enclosed_regions``) which is blank
-paper and holds a line of lettering: at least ``MIN_GLYPHS`` ink components wholly inside it, of
-nearly the same size, in a row (horizontal lettering) or a column (vertical lettering, as in
-Japanese), whose extent covers a fair part of the region. Those rules keep a face (two eyes are
-not a line of text) and a white panel background with a small mark in it (the mark covers too
-little of the panel) out. A bubble holding one or two letters ("NO") is not found; the page keeps
-the model's color there.
+A bubble here is a region that the ink encloses (``flat_fills.enclosed_regions``), away from the
+page's edge, which is blank paper and holds a line of lettering: at least ``MIN_GLYPHS`` ink
+components wholly inside it, of nearly the same size, close together in a row (horizontal
+lettering) or a column (vertical lettering, as in Japanese), with no large paper region inside
+them. Those rules keep out a face (two eyes are not a line of text), a white panel holding a
+figure (the figure encloses paper regions: face, shirt) and the page margin. A bubble holding
+one or two letters ("NO") is not found; the page keeps the model's color there.
 """
 
 from typing import List, Tuple
@@ -27,6 +27,7 @@ MIN_PAPER_FRACTION = 0.97  # of a region's pixels: tone, shading and descreened 
 MAX_INNER_PAPER = 0.5  # paper of regions inside the bubble's holes, over the lettering's ink
 MIN_GLYPHS = 3  # letters in one row or column
 MIN_GLYPH_PX = 3  # smaller components are specks, not letters
+MIN_BUBBLE_PX = 16 * MIN_GLYPH_PX ** 2  # smaller regions cannot hold a line of letters
 SIZE_TOLERANCE = 0.25  # glyphs of one line differ in height (row) or width (column) by at most this
 ALIGN_TOLERANCE = 0.3  # ... and their centers by at most this fraction of that size across the line
 STACK_GAP = 0.2  # across a line, in letter sizes: the dot of a "?" is closer, the next line farther
@@ -91,7 +92,7 @@ def find_speech_bubbles(page: Image.Image, ink_threshold: int = INK_THRESHOLD) -
     paper_counts = np.bincount(regions.ravel(), weights=paper.ravel(), minlength=counts.size)
     bubbles = np.zeros(gray.shape, dtype=bool)
     for index, box in enumerate(ndimage.find_objects(regions), start=1):
-        if box is None or counts[index] < 16 * MIN_GLYPH_PX ** 2:
+        if box is None or counts[index] < MIN_BUBBLE_PX:
             continue
         if box[0].start == 0 or box[1].start == 0 or box[0].stop == height or box[1].stop == width:
             continue  # the page's margin and gutters: every panel would count as a hole in it
