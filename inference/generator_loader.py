@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.nn as nn
 
+from data.transforms import preprocess_mode
 from inference.colorizer import strip_upstream_extras
 from models.networks import GENERATORS, UPSAMPLINGS, define_G
 from options.train_options import OPTIONS_JSON, load_options, options_from_dict
@@ -31,6 +32,7 @@ class LoadedGenerator:
     input_nc: int
     output_nc: int
     train_load_size: Optional[int]  # the --load_size it was trained with, when known
+    trained_scaled: bool  # its training images were scaled to train_load_size (--preprocess resize*/scale_width*)
     source: str
     output_luma: str = "generator"  # --output_luma it was trained with (models/color.py)
     descreen: bool = False  # trained on descreened B/W pages (--descreen, data/descreen.py)
@@ -91,11 +93,12 @@ def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.N
     weights frozen. `suffix` is "_A", "_B" or upstream's --model_suffix. For G_A of a run trained
     with --ema_decay, the moving average `<label>_net_G_A_ema.pth` unless `use_average` is False.
     UserError if missing or unfitting."""
-    arch, train_load_size, output_luma, descreen = arch_flags, None, "generator", False
+    arch, train_load_size, trained_scaled, output_luma, descreen = arch_flags, None, False, "generator", False
     recorded = _recorded_options(run_dir, label)
     if recorded is not None:
         arch, where = recorded
         train_load_size = arch.load_size
+        trained_scaled = preprocess_mode(arch.preprocess).scales_to_load_size
         if suffix == "_A":  # only G_A was trained with these
             output_luma = arch.output_luma
             descreen = arch.descreen
@@ -131,4 +134,5 @@ def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.N
                         f"--upsampling {arch.upsampling}{' --global_context' if arch.global_context else ''} "
                         f"--input_nc {input_nc} --output_nc {output_nc}{hint}: {detail}") from exc
     net.eval().requires_grad_(False).to(device)
-    return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, source, output_luma, descreen)
+    return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, trained_scaled, source, output_luma,
+                           descreen)

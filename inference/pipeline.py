@@ -15,6 +15,7 @@ from inference.colorizer import Colorizer
 from inference.flat_fills import flat_fill
 from inference.generator_loader import LoadedGenerator, load_generator
 from inference.speech_bubbles import keep_bubbles
+from models.color import COLOR_LAYER_MODES
 from models.networks import required_multiple
 from options.test_options import generator_suffix
 from util.checkpoint import checkpoint_label
@@ -54,6 +55,23 @@ class PagePipeline:
                 f"{', bubbles kept' if self.keep_bubbles else ''}")
 
 
+def working_width(preprocess: str, load_size: Optional[int], gen: LoadedGenerator, output_luma: str
+                  ) -> Optional[int]:
+    """The width in px the generator runs at (pages are scaled down to it, never up), or None for
+    full resolution.
+
+    `preprocess` is test.py's: "none", "scale_width", or "auto", which picks scale_width for a
+    model that paints a color layer (COLOR_LAYER_MODES) and was trained on images scaled to its
+    --load_size: it then sees lines at the scale it learned them, and only the smooth color layer
+    is upsampled, while the page keeps its full-resolution lines. A model whose output is the page
+    itself keeps full resolution, as its lines would blur. --keep_lines always needs a width."""
+    if preprocess == "scale_width" or output_luma == "input":
+        return load_size or gen.train_load_size or DEFAULT_WORK_WIDTH
+    if preprocess == "auto" and output_luma in COLOR_LAYER_MODES and gen.trained_scaled:
+        return load_size or gen.train_load_size
+    return None
+
+
 def build_pipeline(opt: argparse.Namespace, device: torch.device) -> PagePipeline:
     """The generator that test.py's flags name (--checkpoints_dir, --name, --epoch, --load_iter,
     --direction/--model_suffix, --no_ema) set up as --keep_lines, --preprocess, --load_size,
@@ -66,9 +84,7 @@ def build_pipeline(opt: argparse.Namespace, device: torch.device) -> PagePipelin
     output_luma = "input" if opt.keep_lines else gen.output_luma
     if output_luma == "input" and not opt.keep_lines:
         log.info("the generator was trained with --output_luma input: keeping the pages' luminance (--keep_lines)")
-    work_width = None
-    if opt.preprocess == "scale_width" or output_luma == "input":
-        work_width = opt.load_size or gen.train_load_size or DEFAULT_WORK_WIDTH
+    work_width = working_width(opt.preprocess, opt.load_size, gen, output_luma)
     precision = resolve_precision(opt.precision, device)
     colorizer = Colorizer(gen.net, device, required_multiple(gen.net_g), output_nc=gen.output_nc,
                           input_nc=gen.input_nc, precision=precision, tile_size=opt.tile_size,

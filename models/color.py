@@ -13,6 +13,9 @@ OUTPUT_LUMA_MODES = ("generator", "input", "darker", "multiply", "multiply_headr
 # clipped at white, so white (the most common target: paper, bubbles) sits at tanh(0.54), not at
 # tanh's asymptote, where the generator's gradient vanishes and it cannot come back.
 HEADROOM = 1.25
+# The modes whose generator paints a color layer that multiplies the page, rather than the page
+# itself: the layer carries no line detail, so it may be painted at a lower resolution.
+COLOR_LAYER_MODES = ("multiply", "multiply_headroom")
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:

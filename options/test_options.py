@@ -13,7 +13,7 @@ from models.networks import GENERATORS, NORMS, UPSAMPLINGS
 from options.types import gpu_ids_type, number_type, run_name_problem
 from util.device import PRECISION_CHOICES
 
-TEST_PREPROCESS = ("none", "scale_width")
+TEST_PREPROCESS = ("auto", "none", "scale_width")
 
 
 def add_weights_flags(parser: argparse.ArgumentParser) -> None:
@@ -48,10 +48,12 @@ def add_processing_flags(parser: argparse.ArgumentParser) -> None:
     pos_int = number_type(int, 1)
     nonneg_int = number_type(int, 0)
     g = parser.add_argument_group("how pages are processed")
-    g.add_argument("--preprocess", default="none", choices=TEST_PREPROCESS,
-                   help="none: run at full resolution; scale_width: run at --load_size wide, then back to full size")
+    g.add_argument("--preprocess", default="auto", choices=TEST_PREPROCESS,
+                   help="none: run at full resolution; scale_width: run at --load_size wide, then back to full size; "
+                        "auto: scale_width for models that paint a color layer (--output_luma multiply*) and were "
+                        "trained on pages scaled to --load_size, none otherwise")
     g.add_argument("--load_size", type=pos_int, default=None,
-                   help="working width for scale_width and --keep_lines (default: the training --load_size, else 512)")
+                   help="working width for scale_width, auto and --keep_lines (default: the training --load_size, else 512)")
     g.add_argument("--keep_lines", action="store_true",
                    help="keep the scan's own luminance at full resolution; take only color from the generator")
     g.add_argument("--flat_fills", action="store_true",

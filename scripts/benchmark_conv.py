@@ -11,14 +11,13 @@ Each figure is the best of --repeats timed runs after a warm-up; bf16 runs as on
 """
 
 import argparse
-import os
 import sys
 import time
 from typing import List, Optional
 
 import torch
 
-from util.device import cpu_computes_bf16_natively
+from util.device import cpu_kind
 
 SHAPES = (("demo trunk", 1, 96, 28), ("demo first layer", 1, 24, 112), ("9blocks trunk", 1, 256, 64))
 
@@ -38,9 +37,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     opt = parser.parse_args(argv)
-    print(f"ATen {torch.backends.cpu.get_cpu_capability()}, ONEDNN_MAX_CPU_ISA "
-          f"{os.environ.get('ONEDNN_MAX_CPU_ISA', 'unset')}, native bf16: {cpu_computes_bf16_natively()}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(f"{cpu_kind()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     print(f"{'shape':<18}{'precision':>10}{'fwd GFLOP/s':>13}{'fwd+bwd GFLOP/s':>17}")
     for label, n, c, size in SHAPES:
         for precision in opt.precisions:

@@ -1,21 +1,26 @@
-"""Time page colorization: upstream-style eager pass vs whole test.py processes, per mode and precision.
+"""Time page colorization: upstream-style eager pass vs whole test.py processes, per model, mode and precision.
 
     python scripts/benchmark_inference.py                          # 1200x1700 pages, resnet_9blocks ngf 64
-    python scripts/benchmark_inference.py --pages 2 --modes default keep_lines --precisions fp32 bf16
+    python scripts/benchmark_inference.py --models page --pages 2 --modes default full --precisions auto
     python scripts/benchmark_inference.py --width 4000 --height 6000 --pages 1 --modes default
 
-Prints one row per configuration: seconds per page, GFLOP/s (counted at full resolution, so the
-cheaper modes show the speed a user perceives), and the peak resident memory of the process.
-The weights are random (speed does not depend on them); pages are synthetic line art.
-Every row is a fresh process over --pages same-size pages, start-up and model load included, its
-wall time divided by the page count; the baseline row does what upstream's test.py does per page.
+Two models of one network (resnet_9blocks ngf 64): upstream's generator, and the same network
+trained with the page recipe (MODELS). Per model, one row per configuration: seconds per page,
+the ratio to the eager baseline, GFLOP/s (counted at full resolution, so the cheaper modes show
+the speed a user perceives), the peak resident memory of the process, and the PSNR of its pages
+against the baseline's (a precision's cost; rows that run at another width or keep the scan's
+lines compute another function and differ by design). The weights are random (speed does not
+depend on them); pages are synthetic line art. Every row is a fresh process over --pages
+same-size pages, start-up and model load included, its wall time divided by the page count; the
+baseline row does what upstream's test.py does per page, on the whole page in eager fp32.
 """
 
 import argparse
+import json
 import os
 import sys
 import tempfile
-from typing import List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -23,30 +28,49 @@ from PIL import Image, ImageDraw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+from evaluation.metrics import PSNR_CAP_DB, psnr
 from models.networks import define_G
+from options.train_options import parse_train_options, save_options
 from util.benchmarking import conv_gflop, run_process
+from util.checkpoint import weights_path
+from util.device import cpu_kind
 
 MODES = {
     "default": [],
     "untiled": ["--tile_size", "0"],
+    "full": ["--preprocess", "none"],
     "scale_width": ["--preprocess", "scale_width", "--load_size", "512"],
     "keep_lines": ["--keep_lines", "--load_size", "512"],
 }
 
+# The generators timed: upstream's CycleGAN generator as upstream trains it (its weights, loaded
+# with upstream's flags), and the same network trained with the page recipe as the README's page
+# command does it (a run folder of ours: it paints a color layer at the width it was trained at).
+PAGE_RUN_FLAGS = ["--preset", "manga", "--netG", "resnet_9blocks", "--ngf", "64",
+                  "--preprocess", "scale_width_and_crop", "--load_size", "512", "--crop_size", "256"]
+MODELS = {
+    "upstream": {"flags": ["--model", "test", "--model_suffix", "_A"], "modes": ("default", "untiled", "scale_width", "keep_lines")},
+    "page": {"flags": [], "modes": ("default", "full", "keep_lines")},
+}
+
 # Upstream's test path, as a whole process: load the generator, then per page decode, scale to
-# [-1, 1], one eager fp32 forward under no_grad at full resolution, save.
+# [-1, 1], one eager fp32 forward under no_grad at full resolution, save. For the page model the
+# forward's color layer multiplies the page, as training did.
 _EAGER = """
-import os, sys, numpy as np, torch
+import json, os, sys, numpy as np, torch
 from PIL import Image
+from models.color import output_with_luma
 from models.networks import define_G
-ck, pages, out = sys.argv[1:4]
-net = define_G("resnet_9blocks", 3, 3, ngf=64).eval()
+ck, arch, pages, out = sys.argv[1:5]
+arch = json.loads(arch)
+luma = arch.pop("output_luma")
+net = define_G(**arch).eval()
 net.load_state_dict(torch.load(ck, weights_only=True))
 for name in sorted(os.listdir(pages)):
     x = torch.from_numpy(np.asarray(Image.open(os.path.join(pages, name)).convert("RGB"), np.float32))
     x = (x.permute(2, 0, 1)[None] / 127.5 - 1)
     with torch.no_grad():
-        y = net(x)[0]
+        y = output_with_luma(net(x), x, luma)[0]
     Image.fromarray(((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()).save(os.path.join(out, name))
 """
 
@@ -66,55 +90,83 @@ def synthetic_page(width: int, height: int, seed: int) -> Image.Image:
     return img.convert("RGB")
 
 
+def _mean_psnr(folder: str, reference: str) -> float:
+    names = sorted(os.listdir(reference))
+    return float(np.mean([psnr(np.asarray(Image.open(os.path.join(folder, n))), np.asarray(Image.open(os.path.join(reference, n))))
+                          for n in names]))
+
+
+def _run_folder(tmp: str, model: str) -> Tuple[str, Dict]:
+    """A run folder holding random weights for `model`: the weights' path; define_G's arguments and output_luma."""
+    ck = os.path.join(tmp, "ck", model)
+    os.makedirs(ck)
+    torch.manual_seed(0)
+    weights = "G_A"
+    if model == "upstream":
+        arch = {"net_g": "resnet_9blocks", "input_nc": 3, "output_nc": 3, "ngf": 64, "output_luma": "generator"}
+    else:
+        opt = parse_train_options(["--dataroot", "unused", "--name", model, *PAGE_RUN_FLAGS])
+        save_options(opt, ck)
+        arch = {"net_g": opt.netG, "input_nc": opt.input_nc, "output_nc": opt.output_nc, "ngf": opt.ngf,
+                "upsampling": opt.upsampling, "global_context": opt.global_context, "output_luma": opt.output_luma}
+        weights = "G_A_ema" if opt.ema_decay > 0 else "G_A"  # what test.py loads from such a run
+    net = define_G(**{k: v for k, v in arch.items() if k != "output_luma"}).eval()
+    torch.save(net.state_dict(), weights_path(ck, "latest", weights))
+    return weights_path(ck, "latest", weights), arch
+
+
 def main(argv: List[str] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--width", type=int, default=1200)
     parser.add_argument("--height", type=int, default=1700)
     parser.add_argument("--pages", type=int, default=3, help="same-size pages per test.py process")
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES),
+                        help="test.py modes to time (each model times those that apply to it)")
     parser.add_argument("--precisions", nargs="+", default=["auto", "fp32"], choices=["auto", "fp32", "bf16", "fp16"])
-    parser.add_argument("--skip_eager", action="store_true", help="skip the upstream-style eager baseline")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    torch.manual_seed(0)
-    net = define_G("resnet_9blocks", 3, 3, ngf=64).eval()
-    gflop = conv_gflop(net, 3, args.height, args.width)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        ck = os.path.join(tmp, "ck", "bench")
-        os.makedirs(ck)
-        torch.save(net.state_dict(), os.path.join(ck, "latest_net_G_A.pth"))
         pages = os.path.join(tmp, "pages")
         os.makedirs(pages)
         for i in range(args.pages):
             synthetic_page(args.width, args.height, i).save(os.path.join(pages, f"page{i}.png"))
-
-        if not args.skip_eager:
+        for model in args.models:
+            weights, arch = _run_folder(tmp, model)
+            net = define_G(**{k: v for k, v in arch.items() if k != "output_luma"})
+            gflop = conv_gflop(net, 3, args.height, args.width)
             script = os.path.join(tmp, "eager.py")
             with open(script, "w") as f:
                 f.write(_EAGER)
-            os.makedirs(os.path.join(tmp, "out_eager"))
-            base = run_process(script, [os.path.join(ck, "latest_net_G_A.pth"), pages, os.path.join(tmp, "out_eager")], ROOT)
-            rows.append(("upstream-style eager fp32", base["wall_s"] / args.pages, base["rss_mb"]))
-        del net
-        for mode in args.modes:
-            for precision in args.precisions:
-                out = os.path.join(tmp, f"out_{mode}_{precision}")
-                result = run_process("test.py", [
-                    "--dataroot", pages, "--name", "bench", "--checkpoints_dir", os.path.join(tmp, "ck"),
-                    "--model", "test", "--model_suffix", "_A", "--output_dir", out,
-                    "--results_dir", os.path.join(out, "results"), "--device", "cpu", "--precision", precision,
-                ] + MODES[mode], ROOT)
-                rows.append((f"test.py {mode} {precision}", result["wall_s"] / args.pages, result["rss_mb"]))
+            eager_out = os.path.join(tmp, f"out_{model}_eager")
+            os.makedirs(eager_out)
+            base = run_process(script, [weights, json.dumps(arch), pages, eager_out], ROOT)
+            eager_s = base["wall_s"] / args.pages
+            rows.append((model, "eager fp32 (upstream-style, whole page)", eager_s, 1.0, gflop, base["rss_mb"], None))
+            for mode in (m for m in MODELS[model]["modes"] if m in args.modes):
+                for precision in args.precisions:
+                    out = os.path.join(tmp, f"out_{model}_{mode}_{precision}")
+                    result = run_process("test.py", [
+                        "--dataroot", pages, "--name", model, "--checkpoints_dir", os.path.join(tmp, "ck"),
+                        "--output_dir", out, "--results_dir", os.path.join(out, "results"), "--device", "cpu",
+                        "--precision", precision, *MODELS[model]["flags"], *MODES[mode]], ROOT)
+                    seconds = result["wall_s"] / args.pages
+                    rows.append((model, f"test.py {mode} {precision}", seconds, seconds / eager_s, gflop,
+                                 result["rss_mb"], _mean_psnr(out, eager_out)))
 
-    print(f"\n{args.width}x{args.height} page, resnet_9blocks ngf 64: {gflop:.0f} GFLOP at full resolution, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"{'configuration':<44}{'s/page':>9}{'GFLOP/s':>10}{'peak RSS MB':>13}")
-    for name, seconds, rss in rows:
-        print(f"{name:<44}{seconds:>9.2f}{gflop / seconds:>10.0f}{rss:>13.0f}")
+    print(f"\n{args.width}x{args.height} pages, resnet_9blocks ngf 64, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}, CPU: {cpu_kind()}")
+    print("upstream: upstream's generator and weights; page: the same network with the page recipe "
+          f"({' '.join(PAGE_RUN_FLAGS)}), which paints a color layer")
+    print(f"{'model':<10}{'configuration':<42}{'s/page':>8}{'x eager':>9}{'GFLOP/s':>9}{'peak RSS MB':>13}"
+          f"{'PSNR vs eager':>15}")
+    for model, name, seconds, ratio, gflop, rss, quality in rows:
+        shown = "-" if quality is None else ("identical" if quality >= PSNR_CAP_DB else f"{quality:.1f} dB")
+        print(f"{model:<10}{name:<42}{seconds:>8.2f}{ratio:>9.2f}{gflop / seconds:>9.0f}{rss:>13.0f}{shown:>15}")
     return 0
 
 

@@ -12,7 +12,10 @@ from PIL import Image
 
 from data.transforms import to_tensor
 from inference.colorizer import Colorizer
+from inference.generator_loader import LoadedGenerator
+from inference.pipeline import working_width
 from models.networks import define_G
+from options.train_options import parse_train_options, save_options
 from util.device import resolve_precision
 
 
@@ -208,3 +211,36 @@ def test_global_context_tiles_share_one_page_style(tmp_path):
                       tile_overlap=32).colorize(page)
     assert tiled.size == whole.size
     assert _psnr(np.asarray(tiled), np.asarray(whole)) >= 25.0  # as close as the approximate path gets
+
+
+@pytest.mark.parametrize("preprocess, output_luma, trained_scaled, expected", [
+    ("auto", "multiply", True, 32), ("auto", "multiply_headroom", True, 32),  # a color layer: its training scale
+    ("auto", "generator", True, None), ("auto", "darker", True, None),  # the page itself: full resolution
+    ("auto", "multiply", False, None),  # trained on unscaled crops: full resolution is its scale
+    ("none", "multiply", True, None), ("scale_width", "generator", False, 32), ("auto", "input", False, 32)])
+def test_auto_working_width_follows_what_the_model_paints(preprocess, output_luma, trained_scaled, expected):
+    gen = LoadedGenerator(torch.nn.Identity(), "resnet_6blocks", 3, 3, 32, trained_scaled, "w.pth", output_luma)
+    assert working_width(preprocess, None, gen, output_luma) == expected
+    assert working_width(preprocess, 48, gen, output_luma) == (None if expected is None else 48)
+
+
+def test_color_layer_model_runs_at_its_training_width_by_default(tmp_path):
+    ck = tmp_path / "ck"
+    opt = parse_train_options(["--dataroot", "unused", "--name", "layer", "--checkpoints_dir", str(ck),
+                               "--netG", "resnet_6blocks", "--ngf", "4", "--output_luma", "multiply",
+                               "--preprocess", "scale_width_and_crop", "--load_size", "32", "--crop_size", "32"])
+    (ck / "layer").mkdir(parents=True)
+    save_options(opt, str(ck / "layer"))
+    torch.manual_seed(0)
+    torch.save(define_G("resnet_6blocks", 3, 3, ngf=4).state_dict(), ck / "layer" / "latest_net_G_A.pth")
+    src = tmp_path / "in"
+    _page(str(src / "p.png"), (96, 72), mode="L")
+    outputs = {}
+    for name, extra in (("auto", []), ("scaled", ["--preprocess", "scale_width", "--load_size", "32"]),
+                        ("full", ["--preprocess", "none"])):
+        assert _run(["--dataroot", str(src), "--name", "layer", "--checkpoints_dir", str(ck), "--precision", "fp32",
+                     "--output_dir", str(tmp_path / name), "--results_dir", str(tmp_path / "r"), *extra]) == 0
+        outputs[name] = np.asarray(Image.open(tmp_path / name / "p.png"))
+    assert outputs["auto"].shape == (72, 96, 3)
+    assert np.array_equal(outputs["auto"], outputs["scaled"])
+    assert not np.array_equal(outputs["auto"], outputs["full"])

@@ -39,6 +39,13 @@ def cpu_computes_bf16_natively(environ: Optional[Mapping[str, str]] = None) -> b
     return bool(cpuid) and torch.backends.cpu.get_cpu_capability().startswith("AVX512") and onednn_allows
 
 
+def cpu_kind() -> str:
+    """The kernels this process may use, for the line above a timing: ATen's capability, oneDNN's
+    ISA cap and whether bf16 is native (e.g. 'ATen AVX2, ONEDNN_MAX_CPU_ISA AVX2, native bf16: False')."""
+    return (f"ATen {torch.backends.cpu.get_cpu_capability()}, ONEDNN_MAX_CPU_ISA "
+            f"{os.environ.get('ONEDNN_MAX_CPU_ISA', 'unset')}, native bf16: {cpu_computes_bf16_natively()}")
+
+
 def resolve_precision(choice: str, device: torch.device, environ: Optional[Mapping[str, str]] = None) -> str:
     """--precision `choice` as a concrete fp32/bf16/fp16. `auto`: bf16 where the hardware computes it
     natively (CUDA with bf16; CPUs per cpu_computes_bf16_natively), else fp32. bf16 there is
