@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -84,9 +85,10 @@ def synthetic_page(width: int, height: int, seed: int) -> Image.Image:
         x0, y0 = rng.integers(0, width), rng.integers(0, height)
         draw.line([(x0, y0), (x0 + rng.integers(-300, 300), y0 + rng.integers(-300, 300))], fill=0,
                   width=int(rng.integers(1, 6)))
+    box_w, box_h = min(200, width // 2), min(150, height // 2)  # small pages (the tests) get smaller panels
     for _ in range(8):
-        x0, y0 = rng.integers(0, width - 200), rng.integers(0, height - 200)
-        draw.rectangle([x0, y0, x0 + 200, y0 + 150], outline=0, width=4, fill=int(rng.integers(150, 255)))
+        x0, y0 = rng.integers(0, width - box_w), rng.integers(0, height - min(200, height // 2))
+        draw.rectangle([x0, y0, x0 + box_w, y0 + box_h], outline=0, width=4, fill=int(rng.integers(150, 255)))
     return img.convert("RGB")
 
 
@@ -158,15 +160,15 @@ def main(argv: List[str] = None) -> int:
                     rows.append((model, f"test.py {mode} {precision}", seconds, seconds / eager_s, gflop,
                                  result["rss_mb"], _mean_psnr(out, eager_out)))
 
-    print(f"\n{args.width}x{args.height} pages, resnet_9blocks ngf 64, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}, CPU: {cpu_kind()}")
-    print("upstream: upstream's generator and weights; page: the same network with the page recipe "
-          f"({' '.join(PAGE_RUN_FLAGS)}), which paints a color layer")
-    print(f"{'model':<10}{'configuration':<42}{'s/page':>8}{'x eager':>9}{'GFLOP/s':>9}{'peak RSS MB':>13}"
-          f"{'PSNR vs eager':>15}")
+    # A Markdown table, as the README shows it, under a line saying where and when it was measured.
+    print(f"\n{args.width}x{args.height} pages, resnet_9blocks ngf 64, {args.pages} pages per process, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}; {cpu_kind()}")
+    print(f"page model: the same network trained with {' '.join(PAGE_RUN_FLAGS)}\n")
+    print("| model | configuration | s/page | × eager | GFLOP/s | peak RSS | PSNR vs eager |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for model, name, seconds, ratio, gflop, rss, quality in rows:
         shown = "-" if quality is None else ("identical" if quality >= PSNR_CAP_DB else f"{quality:.1f} dB")
-        print(f"{model:<10}{name:<42}{seconds:>8.2f}{ratio:>9.2f}{gflop / seconds:>9.0f}{rss:>13.0f}{shown:>15}")
+        print(f"| {model} | {name} | {seconds:.2f} | {ratio:.2f} | {gflop / seconds:.0f} | {rss:.0f} MB | {shown} |")
     return 0
 
 
