@@ -7,10 +7,10 @@ normalised by its own statistics would shift color from tile to tile. For the Re
 tiling is exact: the full-resolution layers (before the first stride-2 conv, from the last
 upsampling on) run tile by tile, each tile with a halo of context that is cropped away, and each of
 their norm layers first gathers its statistics over all tiles in turn; everything at half
-resolution or less runs on the whole page at once, where it is cheap in memory. Pages above
-MIDDLE_MAX_PIXELS, other generators and --global_context ones
-take the statistics (and the page style) from one pass over a downscaled copy (STATS_MAX_PIXELS)
-and blend overlapping tiles: close, not exact.
+resolution or less runs on the whole page at once, where it is cheap in memory; a --global_context
+generator pools its page style there too, from the whole page's bottleneck. Pages above
+MIDDLE_MAX_PIXELS and the U-Nets take the statistics (and the page style) from one pass over a
+downscaled copy (STATS_MAX_PIXELS) and blend overlapping tiles: close, not exact.
 """
 
 import math
@@ -169,22 +169,44 @@ def _norm_scales(seq: nn.Sequential, channels: int, size: int, device: torch.dev
     return scales
 
 
-def _resnet_parts(net: nn.Module) -> Optional[Tuple[nn.Sequential, nn.Sequential, nn.Sequential]]:
-    """Split a ResnetGenerator into (full-resolution head, middle, full-resolution tail), or None
-    (also for a global-context generator, whose decoder depends on more than its input).
+def _resnet_split(net: nn.Module) -> Optional[Tuple[int, int]]:
+    """Where a ResnetGenerator's full-resolution head ends and its full-resolution tail starts, as
+    indices into net.model, or None for other generators.
 
     The head ends with the first stride-2 convolution and the tail starts with the last upsampling
-    layer, so the middle works at half resolution or less, where the whole page fits in memory.
+    layer, so everything between works at half resolution or less, where the whole page fits in memory.
     """
-    if not isinstance(net, ResnetGenerator) or net.context is not None:
+    if not isinstance(net, ResnetGenerator):
         return None
     layers = list(net.model)
     down = [i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
     up = [i for i, m in enumerate(layers) if isinstance(m, (nn.ConvTranspose2d, nn.Upsample))]
     if not down or not up:
         return None
-    return (nn.Sequential(*layers[:down[0] + 1]), nn.Sequential(*layers[down[0] + 1:up[-1]]),
-            nn.Sequential(*layers[up[-1]:]))
+    return down[0] + 1, up[-1]
+
+
+class _Modulate(nn.Module):
+    """A global-context style applied after one decoder norm layer, as ResnetGenerator.forward does."""
+
+    def __init__(self, gamma: torch.Tensor, beta: torch.Tensor) -> None:
+        super().__init__()
+        self.gamma, self.beta = gamma, beta
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h * (1 + self.gamma) + self.beta
+
+
+def _segment(net: ResnetGenerator, start: int, end: int, style: Optional[Style] = None) -> nn.Sequential:
+    """net.model[start:end] as one Sequential; with the page's `style`, each styled norm layer in it
+    is followed by its modulation, so the segment computes what forward does there."""
+    modulation = dict(zip(net.styled_layers, style)) if style is not None else {}
+    modules: List[nn.Module] = []
+    for i in range(start, end):
+        modules.append(net.model[i])
+        if i in modulation:
+            modules.append(_Modulate(*modulation[i]))
+    return nn.Sequential(*modules)
 
 
 def _pad_to_multiple(x: torch.Tensor, multiple: int, smallest: int = 1) -> torch.Tensor:
@@ -247,7 +269,7 @@ class Colorizer:
         self.output_luma = output_luma
         self.work_width = work_width
         self.norms = _swap_instance_norms(net)
-        self.parts = _resnet_parts(net)
+        self.split = _resnet_split(net)
         self.styled = isinstance(net, ResnetGenerator) and net.context is not None
         self.smallest = RESNET_SMALLEST_SIDE if isinstance(net, ResnetGenerator) else multiple
         # On CPUs, half precision runs fastest as bf16/fp16 weights in channels-last layout
@@ -329,16 +351,23 @@ class Colorizer:
         return result[0]
 
     def _run_exact(self, xp: torch.Tensor, tile: int) -> torch.Tensor:
-        head, middle, tail = self.parts
+        net = self.net
+        head_end, tail_start = self.split
         for norm in self.norms:
             norm.mode = "frozen"  # head and tail norms are replaced one by one as their statistics arrive
         try:
-            features = self._run_segment(head, xp, tile, HALO, 2)
-            for norm in middle.modules():
+            features = self._run_segment(_segment(net, 0, head_end), xp, tile, HALO, 2).to(self.device)
+            for norm in net.model[head_end:tail_start].modules():
                 if isinstance(norm, PageStatsNorm):
                     norm.mode = "live"  # the whole half-resolution map is here: plain instance norm
-            features = self._forward(features.to(self.device), middle)
-            return self._run_segment(tail, features, max(1, tile // 2), HALO // 2, 1)
+            style, middle_start = None, head_end
+            if self.styled:  # the style is pooled from the whole page's bottleneck, as forward does
+                features = self._forward(features, _segment(net, head_end, net.bottleneck_end)).to(self.device)
+                style = self._call(net.context, features)
+                middle_start = net.bottleneck_end
+            features = self._forward(features, _segment(net, middle_start, tail_start, style))
+            return self._run_segment(_segment(net, tail_start, len(net.model), style), features,
+                                     max(1, tile // 2), HALO // 2, 1)
         finally:
             self._set_mode("live")
 
@@ -372,7 +401,7 @@ class Colorizer:
         tile = self._tile_size_for(hp, wp)
         if tile == 0:
             return self._forward(xp)[:, :, :h, :w].cpu()
-        if self.parts is not None and hp * wp <= MIDDLE_MAX_PIXELS:
+        if self.split is not None and hp * wp <= MIDDLE_MAX_PIXELS:
             return self._run_exact(xp, tile)[:, :, :h, :w]
         style = None
         small = self._downscaled(xp) if self.norms or self.styled else None

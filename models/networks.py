@@ -120,19 +120,23 @@ class ResnetGenerator(nn.Module):
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self.context: Optional[GlobalContext] = None
+        # With global_context: model[:bottleneck_end] computes the bottleneck the style is pooled
+        # from, and the style modulates the outputs of the norm layers model[i], i in styled_layers.
+        self.bottleneck_end = len(layers)
+        self.styled_layers: List[int] = []
         if global_context:
             first_up = next(i for i, m in enumerate(layers) if isinstance(m, (nn.ConvTranspose2d, nn.Upsample)))
-            self._bottleneck_end = first_up
+            self.bottleneck_end = first_up
             # The decoder's norm layers, modulated in order (each followed by its ReLU).
-            self._styled = [i for i, m in enumerate(layers) if i > first_up and isinstance(m, (nn.InstanceNorm2d,
+            self.styled_layers = [i for i, m in enumerate(layers) if i > first_up and isinstance(m, (nn.InstanceNorm2d,
                                                                                                nn.BatchNorm2d))]
-            if not self._styled:
+            if not self.styled_layers:
                 raise ValueError("global_context modulates the decoder's norm layers; it needs --norm instance or batch")
             self.context = GlobalContext(ngf * 2 ** n_down,
-                                         [layers[i].num_features for i in self._styled])
+                                         [layers[i].num_features for i in self.styled_layers])
 
     def _bottleneck(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.model[:self._bottleneck_end]:
+        for layer in self.model[:self.bottleneck_end]:
             x = layer(x)
         return x
 
@@ -149,9 +153,9 @@ class ResnetGenerator(nn.Module):
             return self.model(x)
         h = self._bottleneck(x)
         styles = iter(self.context(h) if style is None else style)
-        for i, layer in enumerate(self.model[self._bottleneck_end:], start=self._bottleneck_end):
+        for i, layer in enumerate(self.model[self.bottleneck_end:], start=self.bottleneck_end):
             h = layer(h)
-            if i in self._styled:
+            if i in self.styled_layers:
                 gamma, beta = next(styles)
                 h = h * (1 + gamma) + beta
         return h
