@@ -32,7 +32,7 @@ from data.descreen import descreen
 from data.image_folder import find_images, load_image
 from data.sampler import EpochSampler, samples_per_epoch
 from data.transforms import pad_to_multiple, scale_width, to_tensor
-from models import ARCHITECTURE_KEYS, GENERATOR_USE_KEYS, create_model
+from models import ARCHITECTURE_KEYS, GENERATOR_USE_KEYS, create_model, generator_configs
 from models.cycle_gan import CycleGANModel, Visuals
 from models.networks import count_parameters, required_multiple, smallest_generator_side
 from options.train_options import format_options, options_to_dict, parse_train_options, save_options, size_rule
@@ -41,14 +41,15 @@ from training.image_grid import make_row, stack_rows
 from training.run_logger import RunLogger
 from training.stats import Smoother, StatsTracker
 from training.validation import Validator, is_better
-from util.checkpoint import architecture_mismatch, checkpoint_label, checkpoint_path, load_checkpoint, save_checkpoint
+from util.checkpoint import (TRAIN_LOG, WEB_DIR, architecture_mismatch, checkpoint_label, checkpoint_path,
+                             load_checkpoint, save_checkpoint)
 from util.cli import run_main
 from util.device import peak_memory_note, precision_reason, resolve_precision, select_device
 from util.distributed import (DistContext, average_gradients, broadcast_parameters, init_distributed, mean_over_ranks,
                               shutdown, weights_in_sync)
 from util.errors import TrainingDiverged, UserError
 from util.fileio import atomic_save_image
-from util.rng import restore_rng_state, seed_everything
+from util.rng import SeedTag, derive_seed, restore_rng_state, seed_everything
 from util.schedule import lr_factor
 
 log = logging.getLogger("train")
@@ -175,7 +176,8 @@ def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: Dis
     precision = resolve_precision(opt.precision, device)
     log.info("precision: %s", precision_reason(opt.precision, precision, device))
     # Pools draw per process; the networks start from rank 0's weights.
-    model = create_model(opt, device, opt.seed + 100_003 * ctx.rank, precision, grad_sync=grad_sync)
+    process_seed = derive_seed(opt.seed, SeedTag.PROCESS, ctx.rank)
+    model = create_model(opt, device, process_seed, precision, grad_sync=grad_sync)
     state = TrainState(epoch=opt.epoch_count, epoch_iter=0, epoch_samples=0, global_step=0)
     if resume is not None:
         state = restore(model, resume, opt, run_dir, device, samples_per_epoch(len(dataset), ctx.world_size))
@@ -188,7 +190,7 @@ def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: Dis
     if ctx.enabled:
         averaged = [model.ema.net] if model.ema is not None else []
         broadcast_parameters([*model.networks.values(), *averaged])
-        torch.manual_seed(opt.seed + ctx.rank)  # e.g. the gradient penalty's mixing weights differ per process
+        torch.manual_seed(process_seed)  # e.g. the gradient penalty's mixing weights differ per process
     if opt.compile:
         model.compile()
 
@@ -201,7 +203,7 @@ def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: Dis
     if not ctx.is_main:
         return run.train(dataset, resume is not None, validator)
     os.makedirs(run_dir, exist_ok=True)
-    with log_to_file(os.path.join(run_dir, "train.log")):
+    with log_to_file(os.path.join(run_dir, TRAIN_LOG)):
         return run.train(dataset, resume is not None, validator)
 
 
@@ -352,7 +354,7 @@ class Run:
             return
         logger = RunLogger(self.run_dir)
         logger.text("options", "```\n" + format_options(opt) + "\n```")
-        html = None if opt.no_html else HTMLPage(os.path.join(self.run_dir, "web"), f"Experiment {opt.name}",
+        html = None if opt.no_html else HTMLPage(os.path.join(self.run_dir, WEB_DIR), f"Experiment {opt.name}",
                                                  opt.display_winsize)
         self.outputs = Outputs(logger, html, load_probes(opt), validator)
 
@@ -437,7 +439,8 @@ class Run:
                                    f"not saved over the {'/'.join(labels)} checkpoint. Resume the last good "
                                    "checkpoint with --continue_train and a lower --lr")
         save_checkpoint(self.run_dir, labels, self.model.state_dict(), at_epoch, at_iter, state.global_step,
-                        options_to_dict(self.opt), best=state.best, epoch_samples=state.epoch_samples)
+                        options_to_dict(self.opt), best=state.best, epoch_samples=state.epoch_samples,
+                        generator_configs=generator_configs(self.opt))
         if "latest" in labels:
             state.latest_saved_at = state.global_step
         log.info("saved %s checkpoint (epoch %d, step %d)", "/".join(labels), at_epoch, state.global_step)

@@ -7,22 +7,20 @@ was resumed. Resuming mid-epoch regenerates the epoch's order and skips what was
 
 from typing import Iterator, Tuple
 
-import numpy as np
 import torch
 from torch.utils.data import Sampler
+
+from util.rng import SeedTag, derive_seed
 
 SampleKey = Tuple[int, int]  # (dataset index, sample seed)
 
 
-_ORDER, _SAMPLE = 0, 1  # tags keep the shuffle seed and the per-sample seeds apart
-
-
 def sample_seed(seed: int, epoch: int, position: int) -> int:
-    return int(np.random.SeedSequence([seed, epoch, _SAMPLE, position]).generate_state(1)[0])
+    return derive_seed(seed, SeedTag.SAMPLE, epoch, position)
 
 
 def order_seed(seed: int, epoch: int) -> int:
-    return int(np.random.SeedSequence([seed, epoch, _ORDER]).generate_state(1)[0])
+    return derive_seed(seed, SeedTag.EPOCH_ORDER, epoch)
 
 
 def samples_per_epoch(length: int, world_size: int) -> int:

@@ -10,7 +10,7 @@ import dataclasses
 import itertools
 import logging
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -18,8 +18,8 @@ import torch.nn as nn
 from data.transforms import preprocess_mode
 from inference.colorizer import strip_upstream_extras
 from models.networks import GENERATORS, UPSAMPLINGS, define_G
-from options.train_options import OPTIONS_JSON, load_options, options_from_dict
-from util.checkpoint import checkpoint_path, weights_path
+from options.train_options import load_options, options_from_dict
+from util.checkpoint import OPTIONS_JSON, checkpoint_path, load_checkpoint, read_weights_config, weights_path
 from util.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -87,12 +87,51 @@ def _recorded_options(run_dir: str, label: str) -> Optional[Tuple[argparse.Names
     return None
 
 
+def _described_weights(run_dir: str, label: str, suffix: str, use_average: bool
+                       ) -> Optional[Tuple[str, Dict[str, Any]]]:
+    """The bare weights that `suffix` (and `use_average`) ask for, with the description saved beside
+    them (util/checkpoint.py), or None where the run predates descriptions or is upstream's."""
+    if suffix not in ("_A", "_B"):
+        return None  # upstream's --model_suffix names its own files
+    network = "G" + suffix
+    for name in ([network + "_ema"] if suffix == "_A" and use_average else []) + [network]:
+        config = read_weights_config(run_dir, label, name)
+        if config is not None and os.path.isfile(weights_path(run_dir, label, name)):
+            return weights_path(run_dir, label, name), config
+    return None
+
+
+def _read_weights(path: str) -> Dict[str, torch.Tensor]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # many unpickling error types, one meaning
+        raise UserError(f"{path}: cannot be read as generator weights ({type(exc).__name__}: {exc})") from exc
+
+
 def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.Namespace,
                    device: torch.device, use_average: bool = True) -> LoadedGenerator:
     """Generator `<label>_net_G<suffix>.pth` from `run_dir` (or its full checkpoint), in eval mode,
     weights frozen. `suffix` is "_A", "_B" or upstream's --model_suffix. For G_A of a run trained
     with --ema_decay, the moving average `<label>_net_G_A_ema.pth` unless `use_average` is False.
-    UserError if missing or unfitting."""
+
+    What the weights are comes from the description saved beside them; for runs saved before
+    descriptions, from the label's checkpoint or the run's opt.json; for upstream's weights, from
+    `arch_flags`. UserError if missing or unfitting."""
+    described = _described_weights(run_dir, label, suffix, use_average)
+    if described is not None:
+        path, config = described
+        args = config["define_G"]
+        net = define_G(**args)
+        _load_state(net, _read_weights(path), path, argparse.Namespace(
+            netG=args["net_g"], ngf=args["ngf"], norm=args["norm"], upsampling=args["upsampling"],
+            global_context=args["global_context"]), args["input_nc"], args["output_nc"])
+        log.info("%s: --netG %s --ngf %d --norm %s%s, described beside it", path, args["net_g"], args["ngf"],
+                 args["norm"], ", a moving average" if config.get("average") else "")
+        net.eval().requires_grad_(False).to(device)
+        return LoadedGenerator(net, args["net_g"], args["input_nc"], args["output_nc"], config["load_size"],
+                               preprocess_mode(config["preprocess"]).scales_to_load_size, path,
+                               config["output_luma"], config["descreen"])
+
     arch, train_load_size, trained_scaled, output_luma, descreen = arch_flags, None, False, "generator", False
     recorded = _recorded_options(run_dir, label)
     if recorded is not None:
@@ -112,18 +151,24 @@ def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.N
 
     if os.path.isfile(weights):
         source = weights
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except Exception as exc:  # many unpickling error types, one meaning
-            raise UserError(f"{weights}: cannot be read as generator weights ({type(exc).__name__}: {exc})") from exc
+        state = _read_weights(weights)
     elif os.path.isfile(checkpoint_path(run_dir, label)):
         source = checkpoint_path(run_dir, label)
-        state = torch.load(source, map_location="cpu", weights_only=True)["networks"]["G" + suffix]
+        state = load_checkpoint(source)["networks"]["G" + suffix]
     else:
         raise UserError(f"{weights}: generator weights not found; check --name, --checkpoints_dir and --epoch")
 
     net = define_G(arch.netG, input_nc, output_nc, arch.ngf, norm=arch.norm, use_dropout=not arch.no_dropout,
                    upsampling=arch.upsampling, global_context=arch.global_context)
+    _load_state(net, state, source, arch, input_nc, output_nc)
+    net.eval().requires_grad_(False).to(device)
+    return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, trained_scaled, source, output_luma,
+                           descreen)
+
+
+def _load_state(net: nn.Module, state: Dict[str, torch.Tensor], source: str, arch: argparse.Namespace,
+                input_nc: int, output_nc: int) -> None:
+    """`state` into `net`; UserError naming the flags it fits instead, when some do."""
     try:
         net.load_state_dict(strip_upstream_extras(state, net))
     except RuntimeError as exc:
@@ -133,6 +178,3 @@ def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.N
         raise UserError(f"{source} does not fit --netG {arch.netG} --ngf {arch.ngf} --norm {arch.norm} "
                         f"--upsampling {arch.upsampling}{' --global_context' if arch.global_context else ''} "
                         f"--input_nc {input_nc} --output_nc {output_nc}{hint}: {detail}") from exc
-    net.eval().requires_grad_(False).to(device)
-    return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, trained_scaled, source, output_luma,
-                           descreen)

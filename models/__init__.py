@@ -1,7 +1,7 @@
 """Model construction: `create_model` is the only place that reads the model flags."""
 
 import argparse
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import torch
 
@@ -17,10 +17,29 @@ ARCHITECTURE_KEYS = ("model", "netG", "netD", "ngf", "ndf", "n_layers_D", "norm"
 GENERATOR_USE_KEYS = ("output_luma", "descreen")
 
 
+def generator_arguments(opt: argparse.Namespace, input_nc: int, output_nc: int) -> Dict[str, Any]:
+    """define_G's keyword arguments (but the initialisation) for a generator of these options."""
+    return {"net_g": opt.netG, "input_nc": input_nc, "output_nc": output_nc, "ngf": opt.ngf, "norm": opt.norm,
+            "use_dropout": not opt.no_dropout, "upsampling": opt.upsampling, "global_context": opt.global_context}
+
+
+def generator_configs(opt: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
+    """What each saved generator (G_A, G_B, and G_A_ema with --ema_decay) is, for the description
+    beside its bare weights (util/checkpoint.py): define_G's arguments, whether it is a moving
+    average, and how its output meets the page (output_luma, descreen) at which scale."""
+    scale = {"load_size": opt.load_size, "preprocess": opt.preprocess}
+    g_a = {"define_G": generator_arguments(opt, opt.input_nc, opt.output_nc), "output_luma": opt.output_luma,
+           "descreen": opt.descreen, **scale}
+    configs = {"G_A": {**g_a, "average": False},
+               "G_B": {"define_G": generator_arguments(opt, opt.output_nc, opt.input_nc), "output_luma": "generator",
+                       "descreen": False, **scale, "average": False}}
+    if opt.ema_decay > 0:
+        configs["G_A_ema"] = {**g_a, "average": True}
+    return configs
+
+
 def create_generator(opt: argparse.Namespace, input_nc: int, output_nc: int) -> torch.nn.Module:
-    return define_G(opt.netG, input_nc, output_nc, opt.ngf, norm=opt.norm, use_dropout=not opt.no_dropout,
-                    upsampling=opt.upsampling, init_type=opt.init_type, init_gain=opt.init_gain,
-                    global_context=opt.global_context)
+    return define_G(**generator_arguments(opt, input_nc, output_nc), init_type=opt.init_type, init_gain=opt.init_gain)
 
 
 def create_model(opt: argparse.Namespace, device: torch.device, seed: int, precision: str,

@@ -17,6 +17,7 @@ from models.color import gray_like, luma, output_with_luma
 from models.ema import WeightAverage
 from models.image_pool import ImagePool
 from models.losses import GANLoss, gradient_penalty
+from util.rng import SeedTag, derive_seed
 
 Stats = Dict[str, torch.Tensor]
 GradSync = Callable[[List[nn.Parameter]], None]
@@ -72,8 +73,8 @@ class CycleGANModel:
         self.lambda_luma = lambda_luma
         self.detach_cycle_A, self.detach_cycle_B = detach_cycle_A, detach_cycle_B
         # fake_B images feed D_A, fake_A images feed D_B (upstream's pairing).
-        self.pool_fake_A = ImagePool(pool_size, seed=seed * 2 + 1)
-        self.pool_fake_B = ImagePool(pool_size, seed=seed * 2 + 2)
+        self.pool_fake_A = ImagePool(pool_size, seed=derive_seed(seed, SeedTag.IMAGE_POOL_FAKE_A))
+        self.pool_fake_B = ImagePool(pool_size, seed=derive_seed(seed, SeedTag.IMAGE_POOL_FAKE_B))
         self.g_params: List[nn.Parameter] = list(G_A.parameters()) + list(G_B.parameters())
         self.d_params: List[nn.Parameter] = list(D_A.parameters()) + list(D_B.parameters())
         # Fused Adam is one kernel per step on CUDA; on CPU the default (foreach) measured the same.

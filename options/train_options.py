@@ -22,6 +22,7 @@ from models.networks import (DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, UPSA
                              smallest_input, smallest_training_side)
 from options.presets import PRESETS
 from options.types import gpu_ids_type, number_type, run_name_problem
+from util.checkpoint import OPTIONS_CHANGES, OPTIONS_JSON, OPTIONS_TXT
 from util.device import PRECISION_CHOICES
 from util.fileio import atomic_write_text
 from util.schedule import LR_POLICIES
@@ -29,9 +30,6 @@ from util.schedule import LR_POLICIES
 VAL_METRIC_CHOICES = ("auto", *HIGHER_IS_BETTER)
 
 CROPPING_MODES = tuple(name for name, mode in PREPROCESS_MODES.items() if mode.crops)
-OPTIONS_JSON = "opt.json"
-OPTIONS_TXT = "opt.txt"
-OPTIONS_CHANGES = "opt_changes.jsonl"  # one line per resume: the options it changed
 
 
 def build_parser() -> argparse.ArgumentParser:

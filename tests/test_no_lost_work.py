@@ -369,16 +369,21 @@ def test_a_run_keeps_one_meaning_resume_refuses_another_output_luma(dataroot, tm
     assert {name: os.stat(os.path.join(run_dir, name)).st_mtime_ns for name in os.listdir(run_dir)} == before
 
 
+def _colorize_epoch_1(src, ck, out, results):
+    """test.py on `src` with run tiny's epoch-1 weights in fp32: {page name: PNG bytes}."""
+    assert colorize_cli.main(["--dataroot", src, "--name", "tiny", "--checkpoints_dir", ck, "--epoch", "1",
+                              "--output_dir", str(out), "--results_dir", str(results),
+                              "--precision", "fp32", "--overwrite"]) == 0
+    return {name: (out / name).read_bytes() for name in os.listdir(out) if name.endswith(".png")}
+
+
 def test_a_label_colorizes_as_its_checkpoint_was_trained_whatever_opt_json_says(dataroot, tmp_path):
     ck = str(tmp_path / "ck")
     assert train.main(tiny_flags(dataroot, ck) + ["--output_luma", "multiply"]) == 0
     src = os.path.join(dataroot, "testA")
 
     def colorize(out):
-        assert colorize_cli.main(["--dataroot", src, "--name", "tiny", "--checkpoints_dir", ck, "--epoch", "1",
-                                  "--output_dir", str(out), "--results_dir", str(tmp_path / "r"),
-                                  "--precision", "fp32", "--overwrite"]) == 0
-        return {name: (out / name).read_bytes() for name in os.listdir(out) if name.endswith(".png")}
+        return _colorize_epoch_1(src, ck, out, tmp_path / "r")
     as_trained = colorize(tmp_path / "a")
     # An opt.json rewritten after these weights were saved (older versions let a resume do that).
     opt_json = os.path.join(ck, "tiny", "opt.json")
@@ -388,6 +393,37 @@ def test_a_label_colorizes_as_its_checkpoint_was_trained_whatever_opt_json_says(
     with open(opt_json, "w", encoding="utf-8") as f:
         json.dump(options, f)
     assert colorize(tmp_path / "b") == as_trained
+
+
+def test_bare_weights_describe_themselves(dataroot, tmp_path):
+    """Each bare weights file has its description beside it, so a label colorizes the way it was
+    trained even with the run's checkpoints and opt.json gone (users delete the large files)."""
+    ck = str(tmp_path / "ck")
+    assert train.main(tiny_flags(dataroot, ck) + ["--output_luma", "multiply", "--ema_decay", "0.9",
+                                                  "--upsampling", "resize"]) == 0
+    run_dir = os.path.join(ck, "tiny")
+    with open(os.path.join(run_dir, "1_net_G_A_ema.json"), encoding="utf-8") as f:
+        average = json.load(f)
+    assert (average["network"], average["average"], average["output_luma"]) == ("G_A_ema", True, "multiply")
+    assert average["define_G"] == {"net_g": "resnet_6blocks", "input_nc": 3, "output_nc": 3, "ngf": 4,
+                                   "norm": "instance", "use_dropout": False, "upsampling": "resize",
+                                   "global_context": False}
+    with open(os.path.join(run_dir, "1_net_G_B.json"), encoding="utf-8") as f:
+        assert json.load(f)["output_luma"] == "generator"
+    src = os.path.join(dataroot, "testA")
+
+    def colorize(out):
+        return _colorize_epoch_1(src, ck, out, tmp_path / "r")
+    as_trained = colorize(tmp_path / "a")
+    for name in os.listdir(run_dir):
+        if name.endswith("_checkpoint.pth") or name.startswith("opt"):
+            os.remove(os.path.join(run_dir, name))
+    assert colorize(tmp_path / "b") == as_trained
+    # A description that cannot be read is one line naming it, not a traceback.
+    with open(os.path.join(run_dir, "1_net_G_A_ema.json"), "w", encoding="utf-8") as f:
+        f.write("{not json")
+    assert colorize_cli.main(["--dataroot", src, "--name", "tiny", "--checkpoints_dir", ck, "--epoch", "1",
+                              "--output_dir", str(tmp_path / "c"), "--results_dir", str(tmp_path / "r")]) == 2
 
 
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])

@@ -10,7 +10,8 @@ from typing import Any, Dict, Mapping
 import numpy as np
 from tensorboardX import SummaryWriter
 
-LOSS_LOG = "loss_log.jsonl"
+from util.checkpoint import LOSS_LOG
+
 
 
 class RunLogger:

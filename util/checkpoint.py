@@ -1,4 +1,10 @@
-"""One self-describing checkpoint per save, written atomically and loaded without running code.
+"""The run folder <checkpoints_dir>/<name>: the name of every file in it, and one self-describing
+checkpoint per save, written atomically and loaded without running code.
+
+Files: opt.txt and opt.json (the options a run began with; options/train_options.py writes
+them), opt_changes.jsonl (one line per resume: what its flags changed), train.log (the console),
+loss_log.jsonl (the --print_freq losses), web/index.html (probe grids), TensorBoard events, and
+per save label the checkpoint and bare generator weights below.
 
 Layout of `<run>/<label>_checkpoint.pth` (label: latest, an epoch number, or iter_<N>):
     format_version, epoch, epoch_iter (iterations done in that epoch), epoch_samples (samples of that
@@ -9,20 +15,32 @@ Layout of `<run>/<label>_checkpoint.pth` (label: latest, an epoch number, or ite
     rng {python, numpy, torch, cuda}, scaler ({G, D} loss scalers with --precision fp16, else None),
     options (resolved flags), best ({metric, value, step} of the best validation so far, or None).
 Beside it, `<label>_net_G_A.pth` / `<label>_net_G_B.pth` hold bare generator weights in upstream's naming
-(and `<label>_net_G_A_ema.pth`, G_A's moving average, with --ema_decay).
+(and `<label>_net_G_A_ema.pth`, G_A's moving average, with --ema_decay): plain state dicts, so
+upstream's code loads them. Each has a `<label>_net_<network>.json` beside it that makes it
+self-describing, the way nanoGPT keeps model_args beside its weights: format_version, network,
+average (whether these are a moving average), define_G (its keyword arguments), output_luma,
+descreen, load_size and preprocess (the scale it was trained at). Runs saved before the sidecar
+existed are described by their checkpoint's options or opt.json instead.
 """
 
+import json
 import os
 from typing import Any, Dict, List, Optional
 
 import torch
 
 from util.errors import UserError
-from util.fileio import atomic_torch_save
+from util.fileio import atomic_torch_save, atomic_write_text
 from util.rng import capture_rng_state
 
 FORMAT_VERSION = 1
 CHECKPOINT_SUFFIX = "_checkpoint.pth"
+OPTIONS_JSON = "opt.json"
+OPTIONS_TXT = "opt.txt"
+OPTIONS_CHANGES = "opt_changes.jsonl"
+TRAIN_LOG = "train.log"
+LOSS_LOG = "loss_log.jsonl"
+WEB_DIR = "web"
 
 
 def checkpoint_label(epoch: str, load_iter: int) -> str:
@@ -37,6 +55,28 @@ def weights_file(label: str, network: str) -> str:
 
 def weights_path(run_dir: str, label: str, network: str) -> str:
     return os.path.join(run_dir, weights_file(label, network))
+
+
+def weights_config_path(run_dir: str, label: str, network: str) -> str:
+    """`<label>_net_<network>.json`: what the bare weights beside it are (see the module docstring)."""
+    return os.path.join(run_dir, f"{label}_net_{network}.json")
+
+
+def read_weights_config(run_dir: str, label: str, network: str) -> Optional[Dict[str, Any]]:
+    """The sidecar of `<label>_net_<network>.pth`, or None where there is none (older runs, upstream's).
+    UserError if it is unreadable or newer than this code."""
+    path = weights_config_path(run_dir, label, network)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot be read as a weights description ({exc}); delete it to fall back "
+                        "to the run's opt.json") from exc
+    if not isinstance(config, dict) or config.get("format_version", 0) > FORMAT_VERSION or "define_G" not in config:
+        raise UserError(f"{path}: not a weights description this code understands; update the code")
+    return config
 
 
 def checkpoint_path(run_dir: str, label: str) -> str:
@@ -64,8 +104,10 @@ def available_labels(run_dir: str) -> List[str]:
 
 def save_checkpoint(run_dir: str, labels: List[str], model_state: Dict[str, Any], epoch: int, epoch_iter: int,
                     global_step: int, options: Dict[str, Any], best: Optional[Dict[str, Any]] = None,
-                    epoch_samples: Optional[int] = None) -> None:
-    """Write the full checkpoint and the upstream-style generator weights under every label."""
+                    epoch_samples: Optional[int] = None,
+                    generator_configs: Optional[Dict[str, Dict[str, Any]]] = None) -> None:
+    """Write the full checkpoint and the upstream-style generator weights under every label, each
+    weights file with its description from `generator_configs` (network name -> config) beside it."""
     state = {
         "format_version": FORMAT_VERSION,
         "epoch": epoch,
@@ -82,6 +124,9 @@ def save_checkpoint(run_dir: str, labels: List[str], model_state: Dict[str, Any]
         for name in ("G_A", "G_B", "G_A_ema"):
             if name in model_state["networks"]:
                 atomic_torch_save(model_state["networks"][name], weights_path(run_dir, label, name))
+                if generator_configs and name in generator_configs:
+                    config = {"format_version": FORMAT_VERSION, "network": name, **generator_configs[name]}
+                    atomic_write_text(weights_config_path(run_dir, label, name), json.dumps(config, indent=2) + "\n")
 
 
 def load_checkpoint(path: str) -> Dict[str, Any]:

@@ -1,10 +1,30 @@
-"""Seeding and the global RNG states that a checkpoint carries for exact resume."""
+"""Seeding, the seeds derived for each random stream, and the global RNG states that a checkpoint
+carries for exact resume."""
 
+import enum
 import random
 from typing import Any, Dict
 
 import numpy as np
 import torch
+
+
+class SeedTag(enum.IntEnum):
+    """The random streams of a run; each draws from its own seed (derive_seed), so none repeats another."""
+
+    EPOCH_ORDER = 1  # the shuffle of one epoch (data/sampler.py)
+    SAMPLE = 2  # one sample's crop, flip and random B partner (data/sampler.py)
+    PROCESS = 3  # one process of a multi-process run: its torch RNG and image pools (train.py)
+    IMAGE_POOL_FAKE_A = 4  # which stored fake the critic sees (models/cycle_gan.py)
+    IMAGE_POOL_FAKE_B = 5
+
+
+def derive_seed(seed: int, tag: SeedTag, *values: int) -> int:
+    """The 32-bit seed of stream `tag` (with `values`, e.g. epoch and position; all >= 0) in a run
+    seeded `seed`: NumPy's SeedSequence child (spawn key) (tag, *values) of `seed`, so distinct
+    inputs give independent streams and the same inputs the same seed on every machine. (A plain
+    entropy list would not do: SeedSequence ignores its trailing zeros, so (1,) and (1, 0) collide.)"""
+    return int(np.random.SeedSequence(seed, spawn_key=(int(tag), *values)).generate_state(1)[0])
 
 
 def seed_everything(seed: int) -> None:
