@@ -121,7 +121,11 @@ def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.N
     if described is not None:
         path, config = described
         args = config["define_G"]
-        net = define_G(**args)
+        try:
+            net = define_G(**args)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{path}: the define_G arguments in the description beside it do not build a "
+                            f"generator ({exc})") from exc
         _load_state(net, _read_weights(path), path, argparse.Namespace(
             netG=args["net_g"], ngf=args["ngf"], norm=args["norm"], upsampling=args["upsampling"],
             global_context=args["global_context"]), args["input_nc"], args["output_nc"])

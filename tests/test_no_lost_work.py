@@ -419,11 +419,13 @@ def test_bare_weights_describe_themselves(dataroot, tmp_path):
         if name.endswith("_checkpoint.pth") or name.startswith("opt"):
             os.remove(os.path.join(run_dir, name))
     assert colorize(tmp_path / "b") == as_trained
-    # A description that cannot be read is one line naming it, not a traceback.
-    with open(os.path.join(run_dir, "1_net_G_A_ema.json"), "w", encoding="utf-8") as f:
-        f.write("{not json")
-    assert colorize_cli.main(["--dataroot", src, "--name", "tiny", "--checkpoints_dir", ck, "--epoch", "1",
-                              "--output_dir", str(tmp_path / "c"), "--results_dir", str(tmp_path / "r")]) == 2
+    # A description that cannot be read or used is one line naming it, not a traceback.
+    for broken in ("{not json", json.dumps({**average, "define_G": {**average["define_G"], "net_g": "resnet_7"}}),
+                   json.dumps({k: v for k, v in average.items() if k != "load_size"})):
+        with open(os.path.join(run_dir, "1_net_G_A_ema.json"), "w", encoding="utf-8") as f:
+            f.write(broken)
+        assert colorize_cli.main(["--dataroot", src, "--name", "tiny", "--checkpoints_dir", ck, "--epoch", "1",
+                                  "--output_dir", str(tmp_path / "c"), "--results_dir", str(tmp_path / "r")]) == 2
 
 
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])

@@ -74,8 +74,11 @@ def read_weights_config(run_dir: str, label: str, network: str) -> Optional[Dict
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: cannot be read as a weights description ({exc}); delete it to fall back "
                         "to the run's opt.json") from exc
-    if not isinstance(config, dict) or config.get("format_version", 0) > FORMAT_VERSION or "define_G" not in config:
-        raise UserError(f"{path}: not a weights description this code understands; update the code")
+    required = ("define_G", "output_luma", "descreen", "load_size", "preprocess")
+    if not isinstance(config, dict) or config.get("format_version", 0) > FORMAT_VERSION or \
+            any(key not in config for key in required):
+        raise UserError(f"{path}: not a weights description this code understands (it needs "
+                        f"{', '.join(required)}); update the code, or delete it to fall back to the run's opt.json")
     return config
 
 
