@@ -87,14 +87,13 @@ def _recorded_options(run_dir: str, label: str) -> Optional[Tuple[argparse.Names
     return None
 
 
-def _described_weights(run_dir: str, label: str, suffix: str, use_average: bool
+def _described_weights(run_dir: str, label: str, network: str, use_average: bool
                        ) -> Optional[Tuple[str, Dict[str, Any]]]:
-    """The bare weights that `suffix` (and `use_average`) ask for, with the description saved beside
+    """The bare weights that `network` (and `use_average`) ask for, with the description saved beside
     them (util/checkpoint.py), or None where the run predates descriptions or is upstream's."""
-    if suffix not in ("_A", "_B"):
+    if network not in ("G_A", "G_B"):
         return None  # upstream's --model_suffix names its own files
-    network = "G" + suffix
-    for name in ([network + "_ema"] if suffix == "_A" and use_average else []) + [network]:
+    for name in ([network + "_ema"] if network == "G_A" and use_average else []) + [network]:
         config = read_weights_config(run_dir, label, name)
         if config is not None and os.path.isfile(weights_path(run_dir, label, name)):
             return weights_path(run_dir, label, name), config
@@ -108,16 +107,17 @@ def _read_weights(path: str) -> Dict[str, torch.Tensor]:
         raise UserError(f"{path}: cannot be read as generator weights ({type(exc).__name__}: {exc})") from exc
 
 
-def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.Namespace,
+def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.Namespace,
                    device: torch.device, use_average: bool = True) -> LoadedGenerator:
-    """Generator `<label>_net_G<suffix>.pth` from `run_dir` (or its full checkpoint), in eval mode,
-    weights frozen. `suffix` is "_A", "_B" or upstream's --model_suffix. For G_A of a run trained
-    with --ema_decay, the moving average `<label>_net_G_A_ema.pth` unless `use_average` is False.
+    """Generator `network` ("G_A", "G_B", or upstream's "G<model_suffix>") of save `label` in
+    `run_dir`: `<label>_net_<network>.pth` (or the label's full checkpoint), in eval mode, weights
+    frozen. For G_A of a run trained with --ema_decay, the moving average `<label>_net_G_A_ema.pth`
+    unless `use_average` is False.
 
     What the weights are comes from the description saved beside them; for runs saved before
     descriptions, from the label's checkpoint or the run's opt.json; for upstream's weights, from
     `arch_flags`. UserError if missing or unfitting."""
-    described = _described_weights(run_dir, label, suffix, use_average)
+    described = _described_weights(run_dir, label, network, use_average)
     if described is not None:
         path, config = described
         args = config["define_G"]
@@ -142,15 +142,15 @@ def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.N
         arch, where = recorded
         train_load_size = arch.load_size
         trained_scaled = preprocess_mode(arch.preprocess).scales_to_load_size
-        if suffix == "_A":  # only G_A was trained with these
+        if network == "G_A":  # only G_A was trained with these
             output_luma = arch.output_luma
             descreen = arch.descreen
             if arch.ema_decay > 0 and use_average:
-                suffix = "_A_ema"
+                network = "G_A_ema"
         log.info("architecture from %s: --netG %s --ngf %d --norm %s", where, arch.netG, arch.ngf, arch.norm)
-    weights = weights_path(run_dir, label, "G" + suffix)
+    weights = weights_path(run_dir, label, network)
     input_nc, output_nc = arch.input_nc, arch.output_nc
-    if suffix == "_B":  # G_B maps domain B back to A
+    if network == "G_B":  # G_B maps domain B back to A
         input_nc, output_nc = output_nc, input_nc
 
     if os.path.isfile(weights):
@@ -158,7 +158,7 @@ def load_generator(run_dir: str, label: str, suffix: str, arch_flags: argparse.N
         state = _read_weights(weights)
     elif os.path.isfile(checkpoint_path(run_dir, label)):
         source = checkpoint_path(run_dir, label)
-        state = load_checkpoint(source)["networks"]["G" + suffix]
+        state = load_checkpoint(source)["networks"][network]
     else:
         raise UserError(f"{weights}: generator weights not found; check --name, --checkpoints_dir and --epoch")
 

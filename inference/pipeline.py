@@ -17,7 +17,7 @@ from inference.generator_loader import LoadedGenerator, load_generator
 from inference.speech_bubbles import keep_bubbles
 from models.color import COLOR_LAYER_MODES
 from models.networks import required_multiple
-from options.test_options import generator_suffix
+from options.test_options import generator_network
 from util.checkpoint import checkpoint_label
 from util.device import resolve_precision
 
@@ -78,7 +78,7 @@ def build_pipeline(opt: argparse.Namespace, device: torch.device) -> PagePipelin
     --precision, --tile_size/--tile_overlap, --flat_fills and --keep_bubbles ask. UserError if the weights are
     missing or do not fit."""
     label = checkpoint_label(opt.epoch, opt.load_iter)
-    gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), label, generator_suffix(opt), opt, device,
+    gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), label, generator_network(opt), opt, device,
                          use_average=not opt.no_ema)
     # --keep_lines asks for the scan's own luminance, whatever the model was trained with.
     output_luma = "input" if opt.keep_lines else gen.output_luma

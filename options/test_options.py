@@ -70,11 +70,12 @@ def add_processing_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--gpu_ids", type=gpu_ids_type, default="0", help="GPU id; -1 for CPU")
 
 
-def generator_suffix(opt: argparse.Namespace) -> str:
-    """Which generator file: upstream's --model_suffix with --model test, else G_A or G_B by --direction."""
+def generator_network(opt: argparse.Namespace) -> str:
+    """Which generator: G_A or G_B by --direction; with upstream's --model test, the file its
+    --model_suffix names (`G<model_suffix>`, e.g. G_A, or G for the bare `<epoch>_net_G.pth`)."""
     if opt.model == "test":
-        return opt.model_suffix
-    return "_A" if opt.direction == "AtoB" else "_B"
+        return "G" + opt.model_suffix
+    return "G_A" if opt.direction == "AtoB" else "G_B"
 
 
 def build_test_parser() -> argparse.ArgumentParser:

@@ -24,7 +24,7 @@ import torch
 
 from inference.generator_loader import load_generator
 from models.networks import required_multiple
-from options.test_options import add_weights_flags, generator_suffix
+from options.test_options import add_weights_flags, generator_network
 from util.checkpoint import checkpoint_label
 from util.device import select_device
 from util.cli import run_main
@@ -83,7 +83,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def run(opt: argparse.Namespace) -> int:
     gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), checkpoint_label(opt.epoch, opt.load_iter),
-                         generator_suffix(opt), opt, select_device(opt.device, [0]), use_average=not opt.no_ema)
+                         generator_network(opt), opt, select_device(opt.device, [0]), use_average=not opt.no_ema)
     os.makedirs(os.path.dirname(os.path.abspath(opt.output)), exist_ok=True)
     export(gen.net, gen.input_nc, opt.output, opt.opset)
     log.info("wrote %s (%.1f MB) from %s", opt.output, os.path.getsize(opt.output) / 2**20, gen.source)

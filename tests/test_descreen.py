@@ -88,7 +88,7 @@ def _run_folder(tmp_path, extra):
 @pytest.mark.parametrize("descreened", [False, True])
 def test_test_py_descreens_for_a_model_trained_on_descreened_pages(tmp_path, descreened):
     ck = _run_folder(tmp_path, ["--descreen"] if descreened else [])
-    assert load_generator(os.path.join(ck, "tiny"), "latest", "_A", None, torch.device("cpu")).descreen is descreened
+    assert load_generator(os.path.join(ck, "tiny"), "latest", "G_A", None, torch.device("cpu")).descreen is descreened
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     Image.fromarray(toned_page()).save(src / "p.png")
