@@ -168,7 +168,9 @@ def _train(opt: argparse.Namespace, run_dir: str, device: torch.device, ctx: Dis
 
     # Everything that can fail on bad input is checked before the run folder is touched.
     resume = load_resume(opt, run_dir) if opt.continue_train else None
-    opt.seed = resume["options"]["seed"] if resume is not None else agreed_seed(opt.seed, ctx)
+    # The run's seed, resolved once: a copy of the options carries it (the caller's are not changed).
+    seed = resume["options"]["seed"] if resume is not None else agreed_seed(opt.seed, ctx)
+    opt = argparse.Namespace(**{**vars(opt), "seed": seed})
     seed_everything(opt.seed)
 
     dataset = create_dataset(opt, size_rule(opt))
