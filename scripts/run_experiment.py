@@ -189,6 +189,11 @@ CONFIGS: Dict[str, Config] = {
                                         "there, so G_A learns gray -> tint from pairs whose answer is known",
                                         (*HEADROOM, *GRAY_ID, "--bw_style", "gray", "--descreen", *HALF_WIDTH),
                                         HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray15_kept": Config("recipe_descreen_half_gray_kept with the grayscale identity three "
+                                               "times as strong (15): its pairs are the only ones that say which "
+                                               "tint a tone's gray stands for", (*HEADROOM, "--lambda_gray_identity",
+                                                                                 "15", "--bw_style", "gray", "--descreen",
+                                                                                 *HALF_WIDTH), (*HALF_WIDTH_TEST, *KEPT)),
     # Test-time variants: the runs of `weights_of`, colorized differently (no training).
     "recipe_descreen_half_flat": Config("recipe_descreen_half's runs colorized with --flat_fills",
                                         (), (*HALF_WIDTH_TEST, "--flat_fills"), "recipe_descreen_half"),
