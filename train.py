@@ -49,7 +49,7 @@ from util.distributed import (DistContext, average_gradients, broadcast_paramete
                               shutdown, weights_in_sync)
 from util.errors import TrainingDiverged, UserError
 from util.fileio import atomic_save_image
-from util.rng import SeedTag, derive_seed, restore_rng_state, seed_everything
+from util.rng import SEED_DERIVATION, SeedTag, derive_seed, restore_rng_state, seed_everything
 from util.schedule import lr_factor
 
 log = logging.getLogger("train")
@@ -250,6 +250,10 @@ def restore(model: CycleGANModel, resume: Dict[str, Any], opt: argparse.Namespac
     epoch, epoch_samples = resume["epoch"], resumed_samples(resume)
     if epoch_samples >= epoch_size:  # saved at the epoch's end
         epoch, epoch_samples = epoch + 1, 0
+    if epoch_samples > 0 and resume.get("seed_derivation", 1) != SEED_DERIVATION:
+        log.warning("this checkpoint was saved mid-epoch by an older version that derived seeds differently: the "
+                    "rest of epoch %d is drawn in another order (some of its samples repeat, others are skipped); "
+                    "later epochs are unaffected", epoch)
     last_epoch = opt.n_epochs + opt.n_epochs_decay
     if epoch > last_epoch:
         raise UserError(f"{run_dir} already finished its {last_epoch} epochs (step {resume['global_step']}); to "

@@ -15,11 +15,13 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 import torch.nn as nn
 
-from data.transforms import preprocess_mode
+from data.transforms import PREPROCESS_MODES, preprocess_mode
 from inference.colorizer import strip_upstream_extras
+from models.color import OUTPUT_LUMA_MODES
 from models.networks import GENERATORS, UPSAMPLINGS, define_G
 from options.train_options import load_options, options_from_dict
-from util.checkpoint import OPTIONS_JSON, checkpoint_path, load_checkpoint, read_weights_config, weights_path
+from util.checkpoint import (OPTIONS_JSON, checkpoint_path, load_checkpoint, read_weights_config,
+                             weights_config_path, weights_path)
 from util.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -93,11 +95,40 @@ def _described_weights(run_dir: str, label: str, network: str, use_average: bool
     them (util/checkpoint.py), or None where the run predates descriptions or is upstream's."""
     if network not in ("G_A", "G_B"):
         return None  # upstream's --model_suffix names its own files
-    for name in ([network + "_ema"] if network == "G_A" and use_average else []) + [network]:
-        config = read_weights_config(run_dir, label, name)
-        if config is not None and os.path.isfile(weights_path(run_dir, label, name)):
-            return weights_path(run_dir, label, name), config
-    return None
+    name = network
+    if network == "G_A" and use_average:
+        average = (weights_path(run_dir, label, "G_A_ema"), weights_config_path(run_dir, label, "G_A_ema"))
+        if any(os.path.isfile(path) for path in average):
+            name = "G_A_ema"  # the run has a moving average: that or nothing (the checkpoint may hold it)
+    if not os.path.isfile(weights_path(run_dir, label, name)):
+        return None
+    config = read_weights_config(run_dir, label, name)
+    return None if config is None else (weights_path(run_dir, label, name), _checked(config, name, run_dir, label))
+
+
+_DEFINE_G_KEYS = ("net_g", "input_nc", "output_nc", "ngf", "norm", "use_dropout", "upsampling", "global_context")
+
+
+def _checked(config: Dict[str, Any], network: str, run_dir: str, label: str) -> Dict[str, Any]:
+    """`config` if every field test.py uses is there and valid; else UserError naming the file."""
+    problem = None
+    load_size = config.get("load_size")
+    if config.get("network") != network:
+        problem = f"describes {config.get('network')!r}, not {network}"
+    elif not isinstance(config.get("define_G"), dict) or set(config["define_G"]) != set(_DEFINE_G_KEYS):
+        problem = f"needs define_G with the keys {', '.join(_DEFINE_G_KEYS)}"
+    elif config.get("output_luma") not in OUTPUT_LUMA_MODES:
+        problem = f"has output_luma {config.get('output_luma')!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}"
+    elif config.get("preprocess") not in PREPROCESS_MODES:
+        problem = f"has preprocess {config.get('preprocess')!r}; choose from {', '.join(PREPROCESS_MODES)}"
+    elif not isinstance(load_size, int) or isinstance(load_size, bool) or load_size < 1:
+        problem = f"has load_size {load_size!r}; it must be a whole number of pixels, 1 or more"
+    elif not isinstance(config.get("descreen"), bool):
+        problem = "needs descreen, true or false"
+    if problem is not None:
+        raise UserError(f"{weights_config_path(run_dir, label, network)} {problem}; fix it, or delete it to fall "
+                        "back to the run's checkpoint or opt.json")
+    return config
 
 
 def _read_weights(path: str) -> Dict[str, torch.Tensor]:
@@ -123,7 +154,7 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
         args = config["define_G"]
         try:
             net = define_G(**args)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RuntimeError) as exc:
             raise UserError(f"{path}: the define_G arguments in the description beside it do not build a "
                             f"generator ({exc})") from exc
         _load_state(net, _read_weights(path), path, argparse.Namespace(

@@ -50,7 +50,9 @@ class PagePipeline:
         """How pages are colorized, for the log: precision, scale, luminance rule, descreening."""
         luma = {"input": ", keep_lines", "darker": ", darker luminance", "multiply": ", page times color layer",
                 "multiply_headroom": ", page times color layer"}.get(self.colorizer.output_luma, "")
-        return (f"{self.precision}{f', working width {self.work_width}' if self.work_width else ', full resolution'}"
+        scale = f", working width {self.work_width} px (narrower pages as they are)" if self.work_width else \
+            ", full resolution"
+        return (f"{self.precision}{scale}"
                 f"{luma}{', descreened' if self.generator.descreen else ''}{', flat fills' if self.flat_fills else ''}"
                 f"{', bubbles kept' if self.keep_bubbles else ''}")
 

@@ -53,7 +53,8 @@ def add_processing_flags(parser: argparse.ArgumentParser) -> None:
                         "auto: scale_width for models that paint a color layer (--output_luma multiply*) and were "
                         "trained on pages scaled to --load_size, none otherwise")
     g.add_argument("--load_size", type=pos_int, default=None,
-                   help="working width for scale_width, auto and --keep_lines (default: the training --load_size, else 512)")
+                   help="working width for scale_width and --keep_lines, and for auto where it picks one (default: the "
+                        "training --load_size, else 512)")
     g.add_argument("--keep_lines", action="store_true",
                    help="keep the scan's own luminance at full resolution; take only color from the generator")
     g.add_argument("--flat_fills", action="store_true",

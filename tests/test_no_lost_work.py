@@ -22,6 +22,7 @@ from inference.colorizer import Colorizer
 from models.networks import define_G
 from options.train_options import parse_train_options, save_options
 from util.checkpoint import load_checkpoint
+from util.rng import SEED_DERIVATION
 
 
 def _page(path, size, seed=0, mode="RGB"):
@@ -415,17 +416,28 @@ def test_bare_weights_describe_themselves(dataroot, tmp_path):
     def colorize(out):
         return _colorize_epoch_1(src, ck, out, tmp_path / "r")
     as_trained = colorize(tmp_path / "a")
+    # The average's weights gone, its checkpoint there: the average, from the checkpoint, not G_A.
+    os.rename(os.path.join(run_dir, "1_net_G_A_ema.pth"), os.path.join(tmp_path, "ema.pth"))
+    assert colorize(tmp_path / "e") == as_trained
+    os.rename(os.path.join(tmp_path, "ema.pth"), os.path.join(run_dir, "1_net_G_A_ema.pth"))
     for name in os.listdir(run_dir):
         if name.endswith("_checkpoint.pth") or name.startswith("opt"):
             os.remove(os.path.join(run_dir, name))
     assert colorize(tmp_path / "b") == as_trained
     # A description that cannot be read or used is one line naming it, not a traceback.
-    for broken in ("{not json", json.dumps({**average, "define_G": {**average["define_G"], "net_g": "resnet_7"}}),
+    with open(os.path.join(run_dir, "1_net_G_B.json"), encoding="utf-8") as f:
+        other = f.read()
+    for broken in ("{not json", json.dumps({**average, "format_version": "1"}), other,
+                   json.dumps({**average, "define_G": {**average["define_G"], "net_g": "resnet_7"}}),
+                   json.dumps({**average, "define_G": {k: v for k, v in average["define_G"].items() if k != "norm"}}),
+                   json.dumps({**average, "define_G": {**average["define_G"], "ngf": "4"}}),
+                   json.dumps({**average, "preprocess": "bogus"}), json.dumps({**average, "output_luma": "bogus"}),
+                   json.dumps({**average, "load_size": -5}), json.dumps({**average, "load_size": "36"}),
                    json.dumps({k: v for k, v in average.items() if k != "load_size"})):
         with open(os.path.join(run_dir, "1_net_G_A_ema.json"), "w", encoding="utf-8") as f:
             f.write(broken)
         assert colorize_cli.main(["--dataroot", src, "--name", "tiny", "--checkpoints_dir", ck, "--epoch", "1",
-                                  "--output_dir", str(tmp_path / "c"), "--results_dir", str(tmp_path / "r")]) == 2
+                                  "--output_dir", str(tmp_path / "c"), "--results_dir", str(tmp_path / "r")]) == 2, broken
 
 
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
@@ -439,3 +451,24 @@ def test_atomic_writes_get_the_permissions_open_would_give(tmp_path, umask, mode
         os.umask(old)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == mode
     assert os.listdir(tmp_path) == ["a.txt"]
+
+
+def test_a_mid_epoch_checkpoint_from_before_the_seed_derivation_resumes_with_a_warning(tmp_path, caplog):
+    root = tmp_path / "data"
+    write_images(str(root / "trainA"), 6, 32, color=False, seed=1)
+    write_images(str(root / "trainB"), 6, 32, color=True, seed=2)
+    flags = tiny_flags(str(root), str(tmp_path / "ck")) + ["--n_epochs", "1", "--n_epochs_decay", "0",
+                                                           "--save_by_iter", "--save_latest_freq", "2"]
+    assert _train(flags) == 0
+    path = str(tmp_path / "ck" / "tiny" / "iter_2_checkpoint.pth")
+    state = load_checkpoint(path)
+    assert state["epoch_samples"] == 2 and state["seed_derivation"] == SEED_DERIVATION
+    with caplog.at_level("INFO"):
+        assert _train(flags + ["--continue_train", "--load_iter", "2"]) == 0
+    assert "derived seeds differently" not in caplog.text
+    del state["seed_derivation"]  # as checkpoints saved before it existed
+    torch.save(state, path)
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        assert _train(flags + ["--continue_train", "--load_iter", "2"]) == 0
+    assert "the rest of epoch 1 is drawn in another order" in caplog.text

@@ -13,7 +13,8 @@ Layout of `<run>/<label>_checkpoint.pth` (label: latest, an epoch number, or ite
     networks {G_A, G_B, D_A, D_B, and G_A_ema with --ema_decay}, ema_updates (None without),
     optimizers {G, D}, pools {fake_A, fake_B},
     rng {python, numpy, torch, cuda}, scaler ({G, D} loss scalers with --precision fp16, else None),
-    options (resolved flags), best ({metric, value, step} of the best validation so far, or None).
+    options (resolved flags), best ({metric, value, step} of the best validation so far, or None),
+    seed_derivation (util/rng.py SEED_DERIVATION; absent before it existed).
 Beside it, `<label>_net_G_A.pth` / `<label>_net_G_B.pth` hold bare generator weights in upstream's naming
 (and `<label>_net_G_A_ema.pth`, G_A's moving average, with --ema_decay): plain state dicts, so
 upstream's code loads them. Each has a `<label>_net_<network>.json` beside it that makes it
@@ -31,7 +32,7 @@ import torch
 
 from util.errors import UserError
 from util.fileio import atomic_torch_save, atomic_write_text
-from util.rng import capture_rng_state
+from util.rng import SEED_DERIVATION, capture_rng_state
 
 FORMAT_VERSION = 1
 CHECKPOINT_SUFFIX = "_checkpoint.pth"
@@ -63,8 +64,9 @@ def weights_config_path(run_dir: str, label: str, network: str) -> str:
 
 
 def read_weights_config(run_dir: str, label: str, network: str) -> Optional[Dict[str, Any]]:
-    """The sidecar of `<label>_net_<network>.pth`, or None where there is none (older runs, upstream's).
-    UserError if it is unreadable or newer than this code."""
+    """The description beside `<label>_net_<network>.pth` as saved, or None where there is none (older
+    runs, upstream's). UserError if it is not JSON or newer than this code; its fields are checked
+    where they are used (inference/generator_loader.py)."""
     path = weights_config_path(run_dir, label, network)
     if not os.path.isfile(path):
         return None
@@ -73,12 +75,14 @@ def read_weights_config(run_dir: str, label: str, network: str) -> Optional[Dict
             config = json.load(f)
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: cannot be read as a weights description ({exc}); delete it to fall back "
-                        "to the run's opt.json") from exc
-    required = ("define_G", "output_luma", "descreen", "load_size", "preprocess")
-    if not isinstance(config, dict) or config.get("format_version", 0) > FORMAT_VERSION or \
-            any(key not in config for key in required):
-        raise UserError(f"{path}: not a weights description this code understands (it needs "
-                        f"{', '.join(required)}); update the code, or delete it to fall back to the run's opt.json")
+                        "to the run's checkpoint or opt.json") from exc
+    version = config.get("format_version") if isinstance(config, dict) else None
+    if not isinstance(version, int):
+        raise UserError(f"{path}: not a weights description (no integer format_version); delete it to fall back "
+                        "to the run's checkpoint or opt.json")
+    if version > FORMAT_VERSION:
+        raise UserError(f"{path}: description format {version} is newer than this code understands "
+                        f"({FORMAT_VERSION}); update the code")
     return config
 
 
@@ -121,6 +125,7 @@ def save_checkpoint(run_dir: str, labels: List[str], model_state: Dict[str, Any]
         "rng": capture_rng_state(),
         "options": options,
         "best": best,
+        "seed_derivation": SEED_DERIVATION,
     }
     for label in labels:
         atomic_torch_save(state, checkpoint_path(run_dir, label))

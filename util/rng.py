@@ -9,6 +9,11 @@ import numpy as np
 import torch
 
 
+# Which way derive_seed turns --seed into streams; checkpoints record it, since a resume in the middle
+# of an epoch regenerates that epoch's order. 2: derive_seed (2026-12-01); before it, ad-hoc offsets.
+SEED_DERIVATION = 2
+
+
 class SeedTag(enum.IntEnum):
     """The random streams of a run; each draws from its own seed (derive_seed), so none repeats another."""
 
