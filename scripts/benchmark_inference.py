@@ -21,15 +21,17 @@ import os
 import sys
 import tempfile
 import time
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import torch
+import torch.nn as nn
 from PIL import Image, ImageDraw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from evaluation.metrics import PSNR_CAP_DB, psnr
+from models import generator_configs
 from models.networks import define_G
 from options.train_options import parse_train_options, save_options
 from util.benchmarking import conv_gflop, run_process
@@ -49,9 +51,10 @@ MODES = {
 # command does it (a run folder of ours: it paints a color layer at the width it was trained at).
 PAGE_RUN_FLAGS = ["--preset", "manga", "--netG", "resnet_9blocks", "--ngf", "64",
                   "--preprocess", "scale_width_and_crop", "--load_size", "512", "--crop_size", "256"]
-MODELS = {
-    "upstream": {"flags": ["--model", "test", "--model_suffix", "_A"], "modes": ("default", "untiled", "scale_width", "keep_lines")},
-    "page": {"flags": [], "modes": ("default", "full", "keep_lines")},
+MODELS = {  # the flags that trained it, test.py's flags that load it, and the modes that apply
+    "upstream": {"train_flags": [], "flags": ["--model", "test", "--model_suffix", "_A"],
+                 "modes": ("default", "untiled", "scale_width", "keep_lines")},
+    "page": {"train_flags": PAGE_RUN_FLAGS, "flags": [], "modes": ("default", "full", "keep_lines")},
 }
 
 # Upstream's test path, as a whole process: load the generator, then per page decode, scale to
@@ -62,10 +65,10 @@ import json, os, sys, numpy as np, torch
 from PIL import Image
 from models.color import output_with_luma
 from models.networks import define_G
-ck, arch, pages, out = sys.argv[1:5]
-arch = json.loads(arch)
-luma = arch.pop("output_luma")
-net = define_G(**arch).eval()
+ck, config, pages, out = sys.argv[1:5]
+config = json.loads(config)
+luma = config["output_luma"]
+net = define_G(**config["define_G"]).eval()
 net.load_state_dict(torch.load(ck, weights_only=True))
 for name in sorted(os.listdir(pages)):
     x = torch.from_numpy(np.asarray(Image.open(os.path.join(pages, name)).convert("RGB"), np.float32))
@@ -98,23 +101,21 @@ def _mean_psnr(folder: str, reference: str) -> float:
                           for n in names]))
 
 
-def _run_folder(tmp: str, model: str) -> Tuple[str, Dict]:
-    """A run folder holding random weights for `model`: the weights' path; define_G's arguments and output_luma."""
+def _run_folder(tmp: str, model: str) -> Tuple[str, Dict[str, Any], nn.Module]:
+    """A run folder holding random weights for `model`: the weights' path, their description
+    (models.generator_configs: define_G's arguments, output_luma) and the network."""
     ck = os.path.join(tmp, "ck", model)
     os.makedirs(ck)
-    torch.manual_seed(0)
-    weights = "G_A"
-    if model == "upstream":
-        arch = {"net_g": "resnet_9blocks", "input_nc": 3, "output_nc": 3, "ngf": 64, "output_luma": "generator"}
-    else:
-        opt = parse_train_options(["--dataroot", "unused", "--name", model, *PAGE_RUN_FLAGS])
+    opt = parse_train_options(["--dataroot", "unused", "--name", model, *MODELS[model]["train_flags"]])
+    # Upstream's folder holds bare weights only; ours also the options (what test.py reads there).
+    name = "G_A" if model == "upstream" else "G_A_ema" if opt.ema_decay > 0 else "G_A"
+    if model != "upstream":
         save_options(opt, ck)
-        arch = {"net_g": opt.netG, "input_nc": opt.input_nc, "output_nc": opt.output_nc, "ngf": opt.ngf,
-                "upsampling": opt.upsampling, "global_context": opt.global_context, "output_luma": opt.output_luma}
-        weights = "G_A_ema" if opt.ema_decay > 0 else "G_A"  # what test.py loads from such a run
-    net = define_G(**{k: v for k, v in arch.items() if k != "output_luma"}).eval()
-    torch.save(net.state_dict(), weights_path(ck, "latest", weights))
-    return weights_path(ck, "latest", weights), arch
+    config = generator_configs(opt)[name]
+    torch.manual_seed(0)
+    net = define_G(**config["define_G"]).eval()
+    torch.save(net.state_dict(), weights_path(ck, "latest", name))
+    return weights_path(ck, "latest", name), config, net
 
 
 def main(argv: List[str] = None) -> int:
@@ -138,15 +139,14 @@ def main(argv: List[str] = None) -> int:
         for i in range(args.pages):
             synthetic_page(args.width, args.height, i).save(os.path.join(pages, f"page{i}.png"))
         for model in args.models:
-            weights, arch = _run_folder(tmp, model)
-            net = define_G(**{k: v for k, v in arch.items() if k != "output_luma"})
+            weights, config, net = _run_folder(tmp, model)
             gflop = conv_gflop(net, 3, args.height, args.width)
             script = os.path.join(tmp, "eager.py")
             with open(script, "w") as f:
                 f.write(_EAGER)
             eager_out = os.path.join(tmp, f"out_{model}_eager")
             os.makedirs(eager_out)
-            base = run_process(script, [weights, json.dumps(arch), pages, eager_out], ROOT)
+            base = run_process(script, [weights, json.dumps(config), pages, eager_out], ROOT)
             eager_s = base["wall_s"] / args.pages
             rows.append((model, "eager fp32 (upstream-style, whole page)", eager_s, 1.0, gflop, base["rss_mb"], None))
             for mode in (m for m in MODELS[model]["modes"] if m in args.modes):
