@@ -24,7 +24,7 @@ from PIL import Image
 
 from data.transforms import scale_width, to_tensor
 from models.color import OUTPUT_LUMA_MODES, output_with_luma
-from models.networks import RESNET_SMALLEST_SIDE, ResnetGenerator, Style
+from models.networks import RESNET_SMALLEST_SIDE, ResnetGenerator, Style, modulate
 
 # Pages above this many pixels are tiled unless --tile_size says otherwise; by bytes per stored
 # value, so both budgets keep a whole resnet_9blocks ngf 64 pass under ~1.5 GB.
@@ -194,7 +194,7 @@ class _Modulate(nn.Module):
         self.gamma, self.beta = gamma, beta
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h * (1 + self.gamma) + self.beta
+        return modulate(h, self.gamma, self.beta)
 
 
 def _segment(net: ResnetGenerator, start: int, end: int, style: Optional[Style] = None) -> nn.Sequential:

@@ -83,6 +83,12 @@ class GlobalContext(nn.Module):
         return [(s[:, :c, None, None], s[:, c:, None, None]) for s, c in zip(styles, self.targets)]
 
 
+def modulate(h: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """A global-context style on the output `h` of one decoder norm layer (N x C x H x W; gamma and
+    beta N x C x 1 x 1): a scale around 1 and a shift, as in FiLM (Perez et al., 2018)."""
+    return h * (1 + gamma) + beta
+
+
 class ResnetGenerator(nn.Module):
     """Johnson et al.'s encoder / residual blocks / decoder, as used by CycleGAN.
 
@@ -156,8 +162,7 @@ class ResnetGenerator(nn.Module):
         for i, layer in enumerate(self.model[self.bottleneck_end:], start=self.bottleneck_end):
             h = layer(h)
             if i in self.styled_layers:
-                gamma, beta = next(styles)
-                h = h * (1 + gamma) + beta
+                h = modulate(h, *next(styles))
         return h
 
 
