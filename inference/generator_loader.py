@@ -107,6 +107,8 @@ def _described_weights(run_dir: str, label: str, network: str, use_average: bool
 
 
 _DEFINE_G_KEYS = ("net_g", "input_nc", "output_nc", "ngf", "norm", "use_dropout", "upsampling", "global_context")
+# define_G arguments added since descriptions began, with the value that descriptions without them meant.
+_LATER_DEFINE_G_KEYS = {"level_channels": 0}
 
 
 def _checked(config: Dict[str, Any], network: str, run_dir: str, label: str) -> Dict[str, Any]:
@@ -115,8 +117,9 @@ def _checked(config: Dict[str, Any], network: str, run_dir: str, label: str) -> 
     load_size = config.get("load_size")
     if config.get("network") != network:
         problem = f"describes {config.get('network')!r}, not {network}"
-    elif not isinstance(config.get("define_G"), dict) or set(config["define_G"]) != set(_DEFINE_G_KEYS):
-        problem = f"needs define_G with the keys {', '.join(_DEFINE_G_KEYS)}"
+    elif (not isinstance(config.get("define_G"), dict)
+          or not set(_DEFINE_G_KEYS) <= set(config["define_G"]) <= set(_DEFINE_G_KEYS) | set(_LATER_DEFINE_G_KEYS)):
+        problem = f"needs define_G with the keys {', '.join(_DEFINE_G_KEYS)} (and optionally {', '.join(_LATER_DEFINE_G_KEYS)})"
     elif config.get("output_luma") not in OUTPUT_LUMA_MODES:
         problem = f"has output_luma {config.get('output_luma')!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}"
     elif config.get("preprocess") not in PREPROCESS_MODES:
@@ -151,7 +154,7 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
     described = _described_weights(run_dir, label, network, use_average)
     if described is not None:
         path, config = described
-        args = config["define_G"]
+        args = {**_LATER_DEFINE_G_KEYS, **config["define_G"]}
         try:
             net = define_G(**args)
         except (TypeError, ValueError, RuntimeError) as exc:
@@ -159,7 +162,8 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
                             f"generator ({exc})") from exc
         _load_state(net, _read_weights(path), path, argparse.Namespace(
             netG=args["net_g"], ngf=args["ngf"], norm=args["norm"], upsampling=args["upsampling"],
-            global_context=args["global_context"]), args["input_nc"], args["output_nc"])
+            global_context=args["global_context"], level_channels=args["level_channels"]), args["input_nc"],
+            args["output_nc"])
         log.info("%s: --netG %s --ngf %d --norm %s%s, described beside it", path, args["net_g"], args["ngf"],
                  args["norm"], ", a moving average" if config.get("average") else "")
         net.eval().requires_grad_(False).to(device)
@@ -194,7 +198,7 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
         raise UserError(f"{weights}: generator weights not found; check --name, --checkpoints_dir and --epoch")
 
     net = define_G(arch.netG, input_nc, output_nc, arch.ngf, norm=arch.norm, use_dropout=not arch.no_dropout,
-                   upsampling=arch.upsampling, global_context=arch.global_context)
+                   upsampling=arch.upsampling, global_context=arch.global_context, level_channels=arch.level_channels)
     _load_state(net, state, source, arch, input_nc, output_nc)
     net.eval().requires_grad_(False).to(device)
     return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, trained_scaled, source, output_luma,

@@ -10,7 +10,8 @@ from models.networks import define_D, define_G
 
 # Flags that change the shape of the networks: a checkpoint only fits flags that agree on these.
 ARCHITECTURE_KEYS = ("model", "netG", "netD", "ngf", "ndf", "n_layers_D", "norm", "input_nc", "output_nc",
-                     "upsampling", "no_dropout", "spectral_norm", "num_D", "global_context")
+                     "upsampling", "no_dropout", "spectral_norm", "num_D", "global_context",
+                     "level_channels")
 # Flags that change what G_A's output means without changing its shape (how test.py combines it
 # with the page, what it is fed). Resuming with other values would make one run's weights mean two
 # things, so a resume must agree on these too.
@@ -20,7 +21,8 @@ GENERATOR_USE_KEYS = ("output_luma", "descreen")
 def generator_arguments(opt: argparse.Namespace, input_nc: int, output_nc: int) -> Dict[str, Any]:
     """define_G's keyword arguments (but the initialisation) for a generator of these options."""
     return {"net_g": opt.netG, "input_nc": input_nc, "output_nc": output_nc, "ngf": opt.ngf, "norm": opt.norm,
-            "use_dropout": not opt.no_dropout, "upsampling": opt.upsampling, "global_context": opt.global_context}
+            "use_dropout": not opt.no_dropout, "upsampling": opt.upsampling, "global_context": opt.global_context,
+            "level_channels": opt.level_channels}
 
 
 def generator_configs(opt: argparse.Namespace) -> Dict[str, Dict[str, Any]]:

@@ -54,6 +54,27 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
+class LevelKeepingNorm(nn.Module):
+    """A norm layer for all channels but the last `kept`, which pass through unnormalized.
+
+    Instance norm removes each channel's mean and scale over the image, so a network that starts
+    with a convolution and instance norm returns the same output for a page and for any uniform
+    brightening or darkening of it (a x + b, a > 0): it sees contrast, never a pixel's absolute
+    gray. On manga the absolute gray is what says which tint a screentone stands for. The kept
+    channels carry it (after the ReLU that follows, as thresholds on the gray level) into the rest
+    of the network. Shapes are the norm's: N x C x H x W in and out.
+    """
+
+    def __init__(self, norm: nn.Module, kept: int) -> None:
+        super().__init__()
+        self.norm = norm
+        self.kept = kept
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        split = x.shape[1] - self.kept
+        return torch.cat([self.norm(x[:, :split]), x[:, split:]], dim=1)
+
+
 Style = List[Tuple[torch.Tensor, torch.Tensor]]  # (gamma, beta) per decoder norm, each N x C x 1 x 1
 
 
@@ -95,18 +116,23 @@ class ResnetGenerator(nn.Module):
     `upsampling="resize"` replaces each stride-2 transposed conv by nearest 2x resize + 3x3 conv:
     transposed convs with stride 2 overlap unevenly and print a checkerboard on flat areas
     (Odena et al., 2016), which shows badly on manga's large white and black regions.
-    `global_context` adds a GlobalContext that modulates the decoder; `model` keeps upstream's keys.
+    `global_context` adds a GlobalContext that modulates the decoder; `level_channels` > 0 keeps that
+    many of the first convolution's channels out of instance norm (LevelKeepingNorm), so the network
+    sees absolute gray levels. `model` keeps upstream's keys either way.
     """
 
     def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, norm: str = "instance",
                  use_dropout: bool = False, n_blocks: int = 9, upsampling: str = "transpose",
-                 global_context: bool = False) -> None:
+                 global_context: bool = False, level_channels: int = 0) -> None:
         super().__init__()
         if upsampling not in UPSAMPLINGS:
             raise ValueError(f"unknown upsampling {upsampling!r}; choose from {', '.join(UPSAMPLINGS)}")
+        if level_channels and (norm != "instance" or not 0 < level_channels < ngf):
+            raise ValueError(f"level_channels {level_channels} needs --norm instance and fewer channels than --ngf {ngf}")
         norm_layer = norm_layer_factory(norm)
         bias = _conv_bias(norm)
-        layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, bias=bias), norm_layer(ngf), nn.ReLU(True)]
+        stem_norm = LevelKeepingNorm(norm_layer(ngf - level_channels), level_channels) if level_channels else norm_layer(ngf)
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, bias=bias), stem_norm, nn.ReLU(True)]
         n_down = 2
         for i in range(n_down):
             mult = 2 ** i
@@ -261,19 +287,21 @@ class PixelDiscriminator(nn.Module):
 
 def _resnet(n_blocks: int) -> Callable[..., nn.Module]:
     def build(input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, upsampling: str,
-              global_context: bool) -> nn.Module:
-        return ResnetGenerator(input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout,
-                               n_blocks=n_blocks, upsampling=upsampling, global_context=global_context)
+              global_context: bool, level_channels: int) -> nn.Module:
+        return ResnetGenerator(input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout, n_blocks=n_blocks,
+                               upsampling=upsampling, global_context=global_context, level_channels=level_channels)
     return build
 
 
 def _unet(num_downs: int) -> Callable[..., nn.Module]:
     def build(input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, upsampling: str,
-              global_context: bool) -> nn.Module:
+              global_context: bool, level_channels: int) -> nn.Module:
         if upsampling != "transpose":
             raise ValueError(f"--upsampling {upsampling} is only implemented for the ResNet generators")
         if global_context:
             raise ValueError("--global_context is only implemented for the ResNet generators")
+        if level_channels:
+            raise ValueError("--level_channels is only implemented for the ResNet generators")
         return UnetGenerator(input_nc, output_nc, num_downs, ngf=ngf, norm=norm, use_dropout=use_dropout)
     return build
 
@@ -410,9 +438,9 @@ def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0
 
 def define_G(net_g: str, input_nc: int, output_nc: int, ngf: int, norm: str = "instance", use_dropout: bool = False,
              upsampling: str = "transpose", init_type: str = "normal", init_gain: float = 0.02,
-             global_context: bool = False) -> nn.Module:
+             global_context: bool = False, level_channels: int = 0) -> nn.Module:
     net = generator_spec(net_g).build(input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout, upsampling=upsampling,
-                            global_context=global_context)
+                                      global_context=global_context, level_channels=level_channels)
     init_weights(net, init_type, init_gain)
     return net
 

@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "fill's color can depend on the face or hair far from it (not in upstream)")
     g.add_argument("--no_global_context", dest="global_context", action="store_false",
                    help="turn --global_context off (it is on in the presets)")
+    g.add_argument("--level_channels", type=nonneg_int, default=0,
+                   help="ResNet generators: this many of the first convolution's channels skip instance norm, "
+                        "so G sees each pixel's absolute gray and not only its contrast with the rest of the "
+                        "crop (a screentone's gray says which tint it stands for); 0 = upstream")
     g.add_argument("--dropout", dest="no_dropout", action="store_false", help="use dropout in the generator")
 
     g = parser.add_argument_group("losses")

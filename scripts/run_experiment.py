@@ -194,6 +194,11 @@ CONFIGS: Dict[str, Config] = {
                                                "tint a tone's gray stands for", (*HEADROOM, "--lambda_gray_identity",
                                                                                  "15", "--bw_style", "gray", "--descreen",
                                                                                  *HALF_WIDTH), (*HALF_WIDTH_TEST, *KEPT)),
+    "recipe_descreen_half_gray_level": Config("recipe_descreen_half_gray with 8 of the generator's 24 stem channels "
+                                              "kept out of instance norm (--level_channels): instance norm hides a "
+                                              "pixel's absolute gray, which is what says which tint a tone stands for",
+                                              (*HEADROOM, *GRAY_ID, "--bw_style", "gray", "--descreen", *HALF_WIDTH,
+                                               "--level_channels", "8"), HALF_WIDTH_TEST),
     # Test-time variants: the runs of `weights_of`, colorized differently (no training).
     "recipe_descreen_half_flat": Config("recipe_descreen_half's runs colorized with --flat_fills",
                                         (), (*HALF_WIDTH_TEST, "--flat_fills"), "recipe_descreen_half"),
@@ -202,6 +207,9 @@ CONFIGS: Dict[str, Config] = {
     "recipe_descreen_half_gray_kept": Config("recipe_descreen_half_gray's runs colorized with --flat_fills and "
                                              "--keep_bubbles", (), (*HALF_WIDTH_TEST, *KEPT),
                                              "recipe_descreen_half_gray"),
+    "recipe_descreen_half_gray_level_kept": Config("recipe_descreen_half_gray_level's runs colorized with "
+                                                   "--flat_fills and --keep_bubbles", (), (*HALF_WIDTH_TEST, *KEPT),
+                                                   "recipe_descreen_half_gray_level"),
     "recipe_descreen_kept": Config("recipe_descreen's runs colorized with --flat_fills and --keep_bubbles", (), KEPT,
                                    "recipe_descreen"),
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),

@@ -200,13 +200,16 @@ def test_onnx_export_round_trip(tmp_path, run_folder):
     assert out.stat().st_size > 0
 
 
-@pytest.mark.parametrize("middle_max_pixels, min_psnr", [
-    (colorizer_module.MIDDLE_MAX_PIXELS, 60.0),  # exact: the style pooled from the whole page's bottleneck
-    (0, 25.0)])  # the approximate path of huge pages: the style from a downscaled copy
-def test_global_context_tiles_share_one_page_style(tmp_path, monkeypatch, middle_max_pixels, min_psnr):
+@pytest.mark.parametrize("middle_max_pixels, min_psnr, level_channels", [
+    (colorizer_module.MIDDLE_MAX_PIXELS, 60.0, 0),  # exact: the style pooled from the whole page's bottleneck
+    (colorizer_module.MIDDLE_MAX_PIXELS, 60.0, 3),  # the same with unnormalized level channels in the stem
+    (0, 25.0, 0)])  # the approximate path of huge pages: the style from a downscaled copy
+def test_global_context_tiles_share_one_page_style(tmp_path, monkeypatch, middle_max_pixels, min_psnr,
+                                                   level_channels):
     monkeypatch.setattr(colorizer_module, "MIDDLE_MAX_PIXELS", middle_max_pixels)
     torch.manual_seed(0)
-    net = define_G("resnet_6blocks", 3, 3, ngf=8, upsampling="resize", global_context=True).eval()
+    net = define_G("resnet_6blocks", 3, 3, ngf=8, upsampling="resize", global_context=True,
+                   level_channels=level_channels).eval()
     with torch.no_grad():
         for p in net.context.parameters():
             p.normal_(0.0, 0.1)  # a style that matters: with a style per tile this scores ~17 dB

@@ -108,3 +108,21 @@ def test_global_context_adds_a_page_style_and_keeps_the_upstream_keys():
         define_G("unet_128", 3, 3, ngf=4, global_context=True)
     with pytest.raises(ValueError, match="--norm instance or batch"):
         define_G("resnet_6blocks", 3, 3, ngf=4, norm="none", global_context=True)
+
+
+def test_level_channels_let_the_generator_see_absolute_gray():
+    torch.manual_seed(0)
+    page = torch.rand(1, 3, 32, 32) * 2 - 1
+    darker = 0.5 * page - 0.3  # the same page, uniformly darker: another screentone's gray
+    plain = define_G("resnet_6blocks", 3, 3, ngf=8).eval()
+    level = define_G("resnet_6blocks", 3, 3, ngf=8, level_channels=3).eval()
+    assert set(level.state_dict()) == set(plain.state_dict())  # upstream's keys and shapes
+    with torch.no_grad():
+        # Instance norm after the first convolution: blind to a uniform brightness change.
+        assert (plain(page) - plain(darker)).abs().max() < 1e-2
+        assert (level(page) - level(darker)).abs().max() > 0.1
+    for bad in ({"level_channels": 8}, {"level_channels": 2, "norm": "batch"}):
+        with pytest.raises(ValueError, match="level_channels"):
+            define_G("resnet_6blocks", 3, 3, ngf=8, **bad)
+    with pytest.raises(ValueError, match="ResNet"):
+        define_G("unet_128", 3, 3, ngf=4, level_channels=2)
