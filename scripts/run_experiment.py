@@ -199,6 +199,12 @@ CONFIGS: Dict[str, Config] = {
                                               "pixel's absolute gray, which is what says which tint a tone stands for",
                                               (*HEADROOM, *GRAY_ID, "--bw_style", "gray", "--descreen", *HALF_WIDTH,
                                                "--level_channels", "8"), HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_mixed": Config("recipe_descreen_half_gray trained on a corpus of half pages, half "
+                                              "single drawings of the same characters (run with --dataroot of a "
+                                              "folder whose trainA/trainB hold both; val and test are the pages'): "
+                                              "a drawing shows one character large, with its colors",
+                                              (*HEADROOM, *GRAY_ID, "--bw_style", "gray", "--descreen", *HALF_WIDTH),
+                                              HALF_WIDTH_TEST),
     # Test-time variants: the runs of `weights_of`, colorized differently (no training).
     "recipe_descreen_half_flat": Config("recipe_descreen_half's runs colorized with --flat_fills",
                                         (), (*HALF_WIDTH_TEST, "--flat_fills"), "recipe_descreen_half"),
@@ -210,6 +216,9 @@ CONFIGS: Dict[str, Config] = {
     "recipe_descreen_half_gray_level_kept": Config("recipe_descreen_half_gray_level's runs colorized with "
                                                    "--flat_fills and --keep_bubbles", (), (*HALF_WIDTH_TEST, *KEPT),
                                                    "recipe_descreen_half_gray_level"),
+    "recipe_descreen_half_gray_mixed_kept": Config("recipe_descreen_half_gray_mixed's runs colorized with "
+                                                   "--flat_fills and --keep_bubbles", (), (*HALF_WIDTH_TEST, *KEPT),
+                                                   "recipe_descreen_half_gray_mixed"),
     "recipe_descreen_kept": Config("recipe_descreen's runs colorized with --flat_fills and --keep_bubbles", (), KEPT,
                                    "recipe_descreen"),
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),

@@ -408,7 +408,7 @@ def test_bare_weights_describe_themselves(dataroot, tmp_path):
     assert (average["network"], average["average"], average["output_luma"]) == ("G_A_ema", True, "multiply")
     assert average["define_G"] == {"net_g": "resnet_6blocks", "input_nc": 3, "output_nc": 3, "ngf": 4,
                                    "norm": "instance", "use_dropout": False, "upsampling": "resize",
-                                   "global_context": False}
+                                   "global_context": False, "level_channels": 0}
     with open(os.path.join(run_dir, "1_net_G_B.json"), encoding="utf-8") as f:
         assert json.load(f)["output_luma"] == "generator"
     src = os.path.join(dataroot, "testA")
@@ -424,6 +424,10 @@ def test_bare_weights_describe_themselves(dataroot, tmp_path):
         if name.endswith("_checkpoint.pth") or name.startswith("opt"):
             os.remove(os.path.join(run_dir, name))
     assert colorize(tmp_path / "b") == as_trained
+    # A description written before --level_channels existed means none.
+    with open(os.path.join(run_dir, "1_net_G_A_ema.json"), "w", encoding="utf-8") as f:
+        json.dump({**average, "define_G": {k: v for k, v in average["define_G"].items() if k != "level_channels"}}, f)
+    assert colorize(tmp_path / "o") == as_trained
     # A description that cannot be read or used is one line naming it, not a traceback.
     with open(os.path.join(run_dir, "1_net_G_B.json"), encoding="utf-8") as f:
         other = f.read()
@@ -431,6 +435,7 @@ def test_bare_weights_describe_themselves(dataroot, tmp_path):
                    json.dumps({**average, "define_G": {**average["define_G"], "net_g": "resnet_7"}}),
                    json.dumps({**average, "define_G": {k: v for k, v in average["define_G"].items() if k != "norm"}}),
                    json.dumps({**average, "define_G": {**average["define_G"], "ngf": "4"}}),
+                   json.dumps({**average, "define_G": {**average["define_G"], "level_channels": 4}}),
                    json.dumps({**average, "preprocess": "bogus"}), json.dumps({**average, "output_luma": "bogus"}),
                    json.dumps({**average, "load_size": -5}), json.dumps({**average, "load_size": "36"}),
                    json.dumps({k: v for k, v in average.items() if k != "load_size"})):
