@@ -19,9 +19,13 @@ DRAWINGS_RECIPE: Dict[str, Any] = {"output_luma": "multiply", "upsampling": "res
 
 # What whole manga pages need on top (docs/experiments.md, "Manga pages"): on pages, white is the
 # commonest target, and a plain multiply chases it to tanh's asymptote and stops learning; the
-# layer may reach 1.25 instead, with the product clipped at white. And screentone becomes the flat
-# gray it prints before G_A sees it, since a multiply can only darken the dots.
-PAGES_RECIPE: Dict[str, Any] = {**DRAWINGS_RECIPE, "output_luma": "multiply_headroom", "descreen": True}
+# layer may reach 1.25 instead, with the product clipped at white. Screentone becomes the flat
+# gray it prints before G_A sees it, since a multiply can only darken the dots. And the grayscale
+# identity shows G_A each color page's luminance, where a flat tint is exactly the gray that its
+# descreened tone prints (`ink` would turn the tints white): the best page row,
+# recipe_descreen_half_gray, in scripts/run_experiment.py.
+PAGES_RECIPE: Dict[str, Any] = {**DRAWINGS_RECIPE, "output_luma": "multiply_headroom", "descreen": True,
+                                "bw_style": "gray"}
 
 # The demo must show a learning curve and colored probes within ~10 minutes on
 # 2 CPU cores, so the networks are narrow and the images small; everything else

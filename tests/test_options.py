@@ -38,7 +38,8 @@ def test_demo_preset_without_dataroot_and_cli_wins():
 def test_manga_preset_is_the_page_recipe_and_the_demo_the_drawings_one():
     manga = parse_train_options(["--dataroot", "somewhere", "--preset", "manga"])
     assert manga.output_luma == "multiply_headroom" and manga.descreen  # plain multiply collapses on pages
-    assert manga.bw_style == "ink" and manga.global_context and manga.ema_decay == 0.999
+    # On pages the grayscale identity uses luminance: a tint's gray is what its descreened tone prints.
+    assert manga.bw_style == "gray" and manga.global_context and manga.ema_decay == 0.999
     demo = parse_train_options([])
     assert demo.output_luma == "multiply" and not demo.descreen  # the drawings have no screentone
 
