@@ -119,7 +119,8 @@ def _checked(config: Dict[str, Any], network: str, run_dir: str, label: str) -> 
         problem = f"describes {config.get('network')!r}, not {network}"
     elif (not isinstance(config.get("define_G"), dict)
           or not set(_DEFINE_G_KEYS) <= set(config["define_G"]) <= set(_DEFINE_G_KEYS) | set(_LATER_DEFINE_G_KEYS)):
-        problem = f"needs define_G with the keys {', '.join(_DEFINE_G_KEYS)} (and optionally {', '.join(_LATER_DEFINE_G_KEYS)})"
+        problem = (f"needs define_G with the keys {', '.join(_DEFINE_G_KEYS)} "
+                   f"(and optionally {', '.join(_LATER_DEFINE_G_KEYS)})")
     elif config.get("output_luma") not in OUTPUT_LUMA_MODES:
         problem = f"has output_luma {config.get('output_luma')!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}"
     elif config.get("preprocess") not in PREPROCESS_MODES:

@@ -8,7 +8,8 @@ import torch
 from models.cycle_gan import CycleGANModel, GradSync
 from models.networks import define_D, define_G
 
-# Flags that change the shape of the networks: a checkpoint only fits flags that agree on these.
+# Flags that change the networks, their shapes or what a layer computes (--level_channels): a
+# checkpoint only fits flags that agree on these.
 ARCHITECTURE_KEYS = ("model", "netG", "netD", "ngf", "ndf", "n_layers_D", "norm", "input_nc", "output_nc",
                      "upsampling", "no_dropout", "spectral_norm", "num_D", "global_context",
                      "level_channels")

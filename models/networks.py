@@ -128,10 +128,12 @@ class ResnetGenerator(nn.Module):
         if upsampling not in UPSAMPLINGS:
             raise ValueError(f"unknown upsampling {upsampling!r}; choose from {', '.join(UPSAMPLINGS)}")
         if level_channels and (norm != "instance" or not 0 < level_channels < ngf):
-            raise ValueError(f"level_channels {level_channels} needs --norm instance and fewer channels than --ngf {ngf}")
+            raise ValueError(f"level_channels {level_channels} needs --norm instance and fewer channels than "
+                             f"--ngf {ngf}")
         norm_layer = norm_layer_factory(norm)
         bias = _conv_bias(norm)
-        stem_norm = LevelKeepingNorm(norm_layer(ngf - level_channels), level_channels) if level_channels else norm_layer(ngf)
+        stem_norm = (LevelKeepingNorm(norm_layer(ngf - level_channels), level_channels) if level_channels
+                     else norm_layer(ngf))
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, bias=bias), stem_norm, nn.ReLU(True)]
         n_down = 2
         for i in range(n_down):
