@@ -55,7 +55,7 @@ class ResnetBlock(nn.Module):
 
 
 class LevelKeepingNorm(nn.Module):
-    """A norm layer for all channels but the last `kept`, which pass through unnormalized.
+    """A norm layer for the first `normalized` channels; the rest pass through unnormalized.
 
     Instance norm removes each channel's mean and scale over the image, so a network that starts
     with a convolution and instance norm returns the same output for a page and for any uniform
@@ -65,14 +65,13 @@ class LevelKeepingNorm(nn.Module):
     of the network. Shapes are the norm's: N x C x H x W in and out.
     """
 
-    def __init__(self, norm: nn.Module, kept: int) -> None:
+    def __init__(self, norm: nn.Module, normalized: int) -> None:
         super().__init__()
         self.norm = norm
-        self.kept = kept
+        self.normalized = normalized  # a constant, not x.shape[1] - kept: ONNX's instance norm needs a fixed count
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        split = x.shape[1] - self.kept
-        return torch.cat([self.norm(x[:, :split]), x[:, split:]], dim=1)
+        return torch.cat([self.norm(x[:, :self.normalized]), x[:, self.normalized:]], dim=1)
 
 
 Style = List[Tuple[torch.Tensor, torch.Tensor]]  # (gamma, beta) per decoder norm, each N x C x 1 x 1
@@ -132,7 +131,7 @@ class ResnetGenerator(nn.Module):
                              f"--ngf {ngf}")
         norm_layer = norm_layer_factory(norm)
         bias = _conv_bias(norm)
-        stem_norm = (LevelKeepingNorm(norm_layer(ngf - level_channels), level_channels) if level_channels
+        stem_norm = (LevelKeepingNorm(norm_layer(ngf - level_channels), ngf - level_channels) if level_channels
                      else norm_layer(ngf))
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, bias=bias), stem_norm, nn.ReLU(True)]
         n_down = 2

@@ -189,12 +189,21 @@ def test_startup_errors_exit_2_with_one_line(tmp_path, run_folder, capsys, case,
     assert sorted(os.listdir(src)) == ([] if case == "empty" else ["a.png"])
 
 
-def test_onnx_export_round_trip(tmp_path, run_folder):
+@pytest.mark.parametrize("level_channels", [0, 2])
+def test_onnx_export_round_trip(tmp_path, run_folder, level_channels):
     pytest.importorskip("onnxruntime", reason="onnxruntime is an optional dependency")
     pytest.importorskip("onnx", reason="onnx is an optional dependency")
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts"))
     import export_onnx
 
+    if level_channels:  # the stem's instance norm then sees a channel slice, which ONNX must size
+        run_folder = str(tmp_path / "level")
+        opt = parse_train_options(["--dataroot", "unused", "--name", "tiny", "--checkpoints_dir", run_folder,
+                                   "--netG", "resnet_6blocks", "--ngf", "4", "--level_channels", str(level_channels)])
+        os.makedirs(os.path.join(run_folder, "tiny"))
+        save_options(opt, os.path.join(run_folder, "tiny"))
+        torch.save(define_G("resnet_6blocks", 3, 3, ngf=4, level_channels=level_channels).state_dict(),
+                   os.path.join(run_folder, "tiny", "latest_net_G_A.pth"))
     out = tmp_path / "g.onnx"
     assert export_onnx.main(["--name", "tiny", "--checkpoints_dir", run_folder, "--output", str(out)]) == 0
     assert out.stat().st_size > 0
