@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from data.transforms import scale_width, to_tensor
-from models.color import OUTPUT_LUMA_MODES, output_with_luma
+from models.color import HEADROOM, OUTPUT_LUMA_MODES, output_with_luma
 from models.networks import RESNET_SMALLEST_SIDE, ResnetGenerator, Style, modulate
 
 # Pages above this many pixels are tiled unless --tile_size says otherwise; by bytes per stored
@@ -252,10 +252,12 @@ class Colorizer:
 
     def __init__(self, net: nn.Module, device: torch.device, multiple: int, output_nc: int, input_nc: int,
                  precision: str = "fp32", tile_size: Optional[int] = None, tile_overlap: int = 64,
-                 output_luma: str = "generator", work_width: Optional[int] = None) -> None:
+                 output_luma: str = "generator", work_width: Optional[int] = None,
+                 layer_headroom: float = HEADROOM) -> None:
         """`output_luma` (models/color.py): "input" keeps the page's own luminance at full resolution
         and takes only color from the generator (test.py --keep_lines); "darker" and "multiply"
-        combine the full-resolution page with the output as the model was trained."""
+        combine the full-resolution page with the output as the model was trained (multiply_headroom
+        with the `layer_headroom` it was trained with)."""
         self.net = net
         self.device = device
         self.multiple = multiple
@@ -267,6 +269,7 @@ class Colorizer:
         if output_luma not in OUTPUT_LUMA_MODES:
             raise ValueError(f"unknown output_luma {output_luma!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}")
         self.output_luma = output_luma
+        self.layer_headroom = layer_headroom
         self.work_width = work_width
         self.norms = _swap_instance_norms(net)
         self.split = _resnet_split(net)
@@ -440,11 +443,11 @@ class Colorizer:
         if out.size != size:
             out = out.resize(size, Image.BICUBIC)
         if self.output_luma != "generator" and self.output_nc >= 3:
-            return _apply_output_luma(out, page, self.output_luma)
+            return _apply_output_luma(out, page, self.output_luma, self.layer_headroom)
         return out
 
 
-def _apply_output_luma(out: Image.Image, page: Image.Image, mode: str, band: int = 256) -> Image.Image:
+def _apply_output_luma(out: Image.Image, page: Image.Image, mode: str, headroom: float, band: int = 256) -> Image.Image:
     """The generator's full-size RGB `out` combined with the page as `mode` asks, by the training's
     own function (models/color.py output_with_luma), in bands of rows so a large page needs little
     extra memory."""
@@ -454,7 +457,7 @@ def _apply_output_luma(out: Image.Image, page: Image.Image, mode: str, band: int
     for top in range(0, color.shape[0], band):
         c = torch.from_numpy(color[top:top + band]).permute(2, 0, 1)[None].float() / 127.5 - 1.0
         g = torch.from_numpy(gray[top:top + band])[None, None].float() / 127.5 - 1.0
-        mixed = output_with_luma(c, g, mode)
+        mixed = output_with_luma(c, g, mode, headroom)
         result[top:top + band] = ((mixed[0] + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
     return Image.fromarray(result)
 

@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from data.transforms import PREPROCESS_MODES, preprocess_mode
 from inference.colorizer import strip_upstream_extras
-from models.color import OUTPUT_LUMA_MODES
+from models.color import HEADROOM, OUTPUT_LUMA_MODES
 from models.networks import GENERATORS, UPSAMPLINGS, define_G
 from options.train_options import load_options, options_from_dict
 from util.checkpoint import (OPTIONS_JSON, checkpoint_path, load_checkpoint, read_weights_config,
@@ -37,6 +37,7 @@ class LoadedGenerator:
     trained_scaled: bool  # its training images were scaled to train_load_size (--preprocess resize*/scale_width*)
     source: str
     output_luma: str = "generator"  # --output_luma it was trained with (models/color.py)
+    layer_headroom: float = HEADROOM  # --layer_headroom it was trained with (multiply_headroom's bound)
     descreen: bool = False  # trained on descreened B/W pages (--descreen, data/descreen.py)
 
 
@@ -115,6 +116,7 @@ def _checked(config: Dict[str, Any], network: str, run_dir: str, label: str) -> 
     """`config` if every field test.py uses is there and valid; else UserError naming the file."""
     problem = None
     load_size = config.get("load_size")
+    headroom = config.get("layer_headroom", HEADROOM)  # descriptions before --layer_headroom: the old constant
     if config.get("network") != network:
         problem = f"describes {config.get('network')!r}, not {network}"
     elif (not isinstance(config.get("define_G"), dict)
@@ -129,6 +131,9 @@ def _checked(config: Dict[str, Any], network: str, run_dir: str, label: str) -> 
         problem = f"has load_size {load_size!r}; it must be a whole number of pixels, 1 or more"
     elif not isinstance(config.get("descreen"), bool):
         problem = "needs descreen, true or false"
+    elif (isinstance(headroom, bool) or not isinstance(headroom, (int, float))
+          or not 1 <= headroom < float("inf")):
+        problem = f"has layer_headroom {headroom!r}; it must be a number, 1 or more"
     if problem is not None:
         raise UserError(f"{weights_config_path(run_dir, label, network)} {problem}; fix it, or delete it to fall "
                         "back to the run's checkpoint or opt.json")
@@ -170,9 +175,10 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
         net.eval().requires_grad_(False).to(device)
         return LoadedGenerator(net, args["net_g"], args["input_nc"], args["output_nc"], config["load_size"],
                                preprocess_mode(config["preprocess"]).scales_to_load_size, path,
-                               config["output_luma"], config["descreen"])
+                               config["output_luma"], float(config.get("layer_headroom", HEADROOM)), config["descreen"])
 
     arch, train_load_size, trained_scaled, output_luma, descreen = arch_flags, None, False, "generator", False
+    headroom = HEADROOM
     recorded = _recorded_options(run_dir, label)
     if recorded is not None:
         arch, where = recorded
@@ -180,6 +186,7 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
         trained_scaled = preprocess_mode(arch.preprocess).scales_to_load_size
         if network == "G_A":  # only G_A was trained with these
             output_luma = arch.output_luma
+            headroom = arch.layer_headroom
             descreen = arch.descreen
             if arch.ema_decay > 0 and use_average:
                 network = "G_A_ema"
@@ -203,7 +210,7 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
     _load_state(net, state, source, arch, input_nc, output_nc)
     net.eval().requires_grad_(False).to(device)
     return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, trained_scaled, source, output_luma,
-                           descreen)
+                           headroom, descreen)
 
 
 def _load_state(net: nn.Module, state: Dict[str, torch.Tensor], source: str, arch: argparse.Namespace,

@@ -90,5 +90,6 @@ def build_pipeline(opt: argparse.Namespace, device: torch.device) -> PagePipelin
     precision = resolve_precision(opt.precision, device)
     colorizer = Colorizer(gen.net, device, required_multiple(gen.net_g), output_nc=gen.output_nc,
                           input_nc=gen.input_nc, precision=precision, tile_size=opt.tile_size,
-                          tile_overlap=opt.tile_overlap, output_luma=output_luma, work_width=work_width)
+                          tile_overlap=opt.tile_overlap, output_luma=output_luma, work_width=work_width,
+                          layer_headroom=gen.layer_headroom)
     return PagePipeline(gen, colorizer, precision, work_width, opt.flat_fills, opt.keep_bubbles)

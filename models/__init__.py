@@ -16,7 +16,7 @@ ARCHITECTURE_KEYS = ("model", "netG", "netD", "ngf", "ndf", "n_layers_D", "norm"
 # Flags that change what G_A's output means without changing its shape (how test.py combines it
 # with the page, what it is fed). Resuming with other values would make one run's weights mean two
 # things, so a resume must agree on these too.
-GENERATOR_USE_KEYS = ("output_luma", "descreen")
+GENERATOR_USE_KEYS = ("output_luma", "layer_headroom", "descreen")
 
 
 def generator_arguments(opt: argparse.Namespace, input_nc: int, output_nc: int) -> Dict[str, Any]:
@@ -29,10 +29,10 @@ def generator_arguments(opt: argparse.Namespace, input_nc: int, output_nc: int) 
 def generator_configs(opt: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
     """What each saved generator (G_A, G_B, and G_A_ema with --ema_decay) is, for the description
     beside its bare weights (util/checkpoint.py): define_G's arguments, whether it is a moving
-    average, and how its output meets the page (output_luma, descreen) at which scale."""
+    average, and how its output meets the page (output_luma, layer_headroom, descreen) at which scale."""
     scale = {"load_size": opt.load_size, "preprocess": opt.preprocess}
     g_a = {"define_G": generator_arguments(opt, opt.input_nc, opt.output_nc), "output_luma": opt.output_luma,
-           "descreen": opt.descreen, **scale}
+           "layer_headroom": opt.layer_headroom, "descreen": opt.descreen, **scale}
     configs = {"G_A": {**g_a, "average": False},
                "G_B": {"define_G": generator_arguments(opt, opt.output_nc, opt.input_nc), "output_luma": "generator",
                        "descreen": False, **scale, "average": False}}
@@ -66,4 +66,4 @@ def create_model(opt: argparse.Namespace, device: torch.device, seed: int, preci
                          device_type=device.type, grad_sync=grad_sync, output_luma=opt.output_luma,
                          lambda_gray_identity=opt.lambda_gray_identity, lambda_luma=opt.lambda_luma, lr_D=opt.lr_D,
                          ema_decay=opt.ema_decay, detach_cycle_A=opt.detach_cycle_A,
-                         detach_cycle_B=opt.detach_cycle_B)
+                         detach_cycle_B=opt.detach_cycle_B, layer_headroom=opt.layer_headroom)

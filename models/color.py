@@ -9,9 +9,10 @@ from util.bt601 import KB, KG, KR
 
 # --output_luma: whose luminance G_A's output gets (see output_with_luma).
 OUTPUT_LUMA_MODES = ("generator", "input", "darker", "multiply", "multiply_headroom")
-# multiply_headroom: the color layer spans [0, HEADROOM] instead of [0, 1] and the product is
-# clipped at white, so white (the most common target: paper, bubbles) sits at tanh(0.54), not at
-# tanh's asymptote, where the generator's gradient vanishes and it cannot come back.
+# multiply_headroom: the color layer spans [0, headroom] instead of [0, 1] and the product is
+# clipped at white, so white (the most common target: paper, bubbles) sits at tanh(0.54) for the
+# default headroom, not at tanh's asymptote, where the generator's gradient vanishes and it cannot
+# come back (--layer_headroom; HEADROOM is what runs before that flag were trained with).
 HEADROOM = 1.25
 # The modes whose generator paints a color layer that multiplies the page, rather than the page
 # itself: the layer carries no line detail, so it may be painted at a lower resolution.
@@ -53,7 +54,7 @@ def with_luma(color: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.cat([out, color[:, 3:]], dim=1) if color.shape[1] > 3 else out
 
 
-def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str) -> torch.Tensor:
+def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str, headroom: float = HEADROOM) -> torch.Tensor:
     """A generator's output `out` for the B/W `page`, with the luminance `mode` asks for.
 
     generator: `out` as it is. input: the page's luminance, so lines, lettering and screentone pass
@@ -63,8 +64,11 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str) -> torch.
     output read as a color layer in [0, 1], the way colorists lay flat colors under line art: black
     ink stays black and neutral, and an anti-aliased line edge keeps only its share of the color, so
     outlines are never tinted; the result is never lighter than the page either.
-    multiply_headroom: multiply with a layer in [0, HEADROOM], the product clipped at white; ink
+    multiply_headroom: multiply with a layer in [0, headroom], the product clipped at white; ink
     stays black, and a gray pixel may lighten by up to the headroom (a tone's dots can fade a little).
+    The clip passes gradients straight through (Bengio et al., 2013's straight-through estimator):
+    where the clipped pixel is right, its loss is flat anyway, and where a layer overshoots white on
+    a pixel that should be colored, a plain clip would give no gradient to bring it back.
     """
     if mode == "generator":
         return out
@@ -76,6 +80,7 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str) -> torch.
     if mode == "multiply":
         return (out + 1.0) * (y_page + 1.0) * 0.5 - 1.0  # ((out + 1) / 2) * ((y + 1) / 2), back in [-1, 1]
     if mode == "multiply_headroom":
-        layer = (out + 1.0) * (0.5 * HEADROOM)
-        return (layer * (y_page + 1.0)).clamp(max=2.0) - 1.0  # min(1, layer * (y + 1) / 2), back in [-1, 1]
+        layer = (out + 1.0) * (0.5 * headroom)
+        product = layer * (y_page + 1.0)  # layer * (y + 1) / 2 in [0, 1], doubled
+        return product - (product - product.clamp(max=2.0)).detach() - 1.0  # clipped at white, back in [-1, 1]
     raise ValueError(f"unknown output_luma {mode!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}")

@@ -16,7 +16,7 @@ from data.bw_synthesis import BW_STYLES
 from data.transforms import PREPROCESS_MODES
 from data.unaligned_dataset import SizeRule
 from evaluation.metrics import HIGHER_IS_BETTER
-from models.color import OUTPUT_LUMA_MODES
+from models.color import HEADROOM, OUTPUT_LUMA_MODES
 from models.losses import GAN_MODES
 from models.networks import (DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, UPSAMPLINGS, required_multiple,
                              smallest_input, smallest_training_side)
@@ -105,9 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "lines, lettering and screentone pass through), darker (the darker of the two per "
                         "pixel: ink is kept, paper and fills may take color) or multiply (the page times a "
                         "color layer from G_A, as colorists lay flats under line art: ink stays black, "
-                        "outlines are never tinted) or multiply_headroom (multiply with a layer up to 1.25, "
-                        "clipped at white, so white paper is not at tanh's asymptote: the recipe; plain "
+                        "outlines are never tinted) or multiply_headroom (multiply with a layer up to "
+                        "--layer_headroom, clipped at white, so white paper is not at tanh's asymptote: the recipe; plain "
                         "multiply can saturate to an all-white layer on pages). test.py applies the same")
+    g.add_argument("--layer_headroom", type=number_type(float, 1), default=HEADROOM,
+                   help="--output_luma multiply_headroom: the color layer's largest value (a color may be this "
+                        "many times its gray before the clip at white; a tint over the gray its tone prints "
+                        "needs up to 1.4 per channel)")
     g.add_argument("--descreen", action="store_true",
                    help="turn the B/W pages' screentone into the flat gray it stands for before G_A sees them "
                         "(data/descreen.py), so a multiply can tint it; test.py does the same for such a model")

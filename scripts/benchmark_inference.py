@@ -74,7 +74,7 @@ for name in sorted(os.listdir(pages)):
     x = torch.from_numpy(np.asarray(Image.open(os.path.join(pages, name)).convert("RGB"), np.float32))
     x = (x.permute(2, 0, 1)[None] / 127.5 - 1)
     with torch.no_grad():
-        y = output_with_luma(net(x), x, luma)[0]
+        y = output_with_luma(net(x), x, luma, config["layer_headroom"])[0]
     Image.fromarray(((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()).save(os.path.join(out, name))
 """
 

@@ -88,8 +88,9 @@ def run(opt: argparse.Namespace) -> int:
     export(gen.net, gen.input_nc, opt.output, opt.opset)
     log.info("wrote %s (%.1f MB) from %s", opt.output, os.path.getsize(opt.output) / 2**20, gen.source)
     if gen.output_luma != "generator":
-        log.info("trained with --output_luma %s: combine the output with the page as models/color.py "
-                 "output_with_luma does; the graph does not", gen.output_luma)
+        log.info("trained with --output_luma %s%s: combine the output with the page as models/color.py "
+                 "output_with_luma does; the graph does not", gen.output_luma,
+                 f" --layer_headroom {gen.layer_headroom}" if gen.output_luma == "multiply_headroom" else "")
     error = check(gen.net, gen.input_nc, required_multiple(gen.net_g), opt.output)
     if error is None:
         log.info("onnxruntime is not installed: exported without the check (pip install onnxruntime)")

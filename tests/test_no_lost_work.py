@@ -406,6 +406,7 @@ def test_bare_weights_describe_themselves(dataroot, tmp_path):
     with open(os.path.join(run_dir, "1_net_G_A_ema.json"), encoding="utf-8") as f:
         average = json.load(f)
     assert (average["network"], average["average"], average["output_luma"]) == ("G_A_ema", True, "multiply")
+    assert average["layer_headroom"] == 1.25
     assert average["define_G"] == {"net_g": "resnet_6blocks", "input_nc": 3, "output_nc": 3, "ngf": 4,
                                    "norm": "instance", "use_dropout": False, "upsampling": "resize",
                                    "global_context": False, "level_channels": 0}
@@ -424,9 +425,10 @@ def test_bare_weights_describe_themselves(dataroot, tmp_path):
         if name.endswith("_checkpoint.pth") or name.startswith("opt"):
             os.remove(os.path.join(run_dir, name))
     assert colorize(tmp_path / "b") == as_trained
-    # A description written before --level_channels existed means none.
+    # A description written before --level_channels and --layer_headroom existed means none and 1.25.
     with open(os.path.join(run_dir, "1_net_G_A_ema.json"), "w", encoding="utf-8") as f:
-        json.dump({**average, "define_G": {k: v for k, v in average["define_G"].items() if k != "level_channels"}}, f)
+        json.dump({**{k: v for k, v in average.items() if k != "layer_headroom"},
+                   "define_G": {k: v for k, v in average["define_G"].items() if k != "level_channels"}}, f)
     assert colorize(tmp_path / "o") == as_trained
     # A description that cannot be read or used is one line naming it, not a traceback.
     with open(os.path.join(run_dir, "1_net_G_B.json"), encoding="utf-8") as f:
@@ -436,6 +438,7 @@ def test_bare_weights_describe_themselves(dataroot, tmp_path):
                    json.dumps({**average, "define_G": {k: v for k, v in average["define_G"].items() if k != "norm"}}),
                    json.dumps({**average, "define_G": {**average["define_G"], "ngf": "4"}}),
                    json.dumps({**average, "define_G": {**average["define_G"], "level_channels": 4}}),
+                   json.dumps({**average, "layer_headroom": "2"}), json.dumps({**average, "layer_headroom": 0.5}),
                    json.dumps({**average, "preprocess": "bogus"}), json.dumps({**average, "output_luma": "bogus"}),
                    json.dumps({**average, "load_size": -5}), json.dumps({**average, "load_size": "36"}),
                    json.dumps({k: v for k, v in average.items() if k != "load_size"})):
@@ -443,6 +446,25 @@ def test_bare_weights_describe_themselves(dataroot, tmp_path):
             f.write(broken)
         assert colorize_cli.main(["--dataroot", src, "--name", "tiny", "--checkpoints_dir", ck, "--epoch", "1",
                                   "--output_dir", str(tmp_path / "c"), "--results_dir", str(tmp_path / "r")]) == 2, broken
+
+
+def test_the_layer_headroom_travels_with_the_weights(dataroot, tmp_path):
+    """test.py must multiply with the headroom G_A was trained with, read from the weights'
+    description, or from the checkpoint for runs without one."""
+    from inference.generator_loader import load_generator
+
+    ck = str(tmp_path / "ck")
+    assert train.main(tiny_flags(dataroot, ck) + ["--output_luma", "multiply_headroom", "--layer_headroom", "2"]) == 0
+    run_dir = os.path.join(ck, "tiny")
+    cpu = torch.device("cpu")
+    assert load_generator(run_dir, "1", "G_A", None, cpu).layer_headroom == 2.0
+    for name in os.listdir(run_dir):
+        if name.endswith(".json") and "_net_" in name:
+            os.remove(os.path.join(run_dir, name))
+    assert load_generator(run_dir, "1", "G_A", None, cpu).layer_headroom == 2.0
+    # Resuming with another headroom would make one run's weights mean two things.
+    assert train.main(tiny_flags(dataroot, ck) + ["--output_luma", "multiply_headroom", "--continue_train",
+                                                  "--n_epochs", "2"]) == 2
 
 
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
