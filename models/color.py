@@ -66,9 +66,6 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str, headroom:
     outlines are never tinted; the result is never lighter than the page either.
     multiply_headroom: multiply with a layer in [0, headroom], the product clipped at white; ink
     stays black, and a gray pixel may lighten by up to the headroom (a tone's dots can fade a little).
-    The clip passes gradients straight through (Bengio et al., 2013's straight-through estimator):
-    where the clipped pixel is right, its loss is flat anyway, and where a layer overshoots white on
-    a pixel that should be colored, a plain clip would give no gradient to bring it back.
     """
     if mode == "generator":
         return out
@@ -81,6 +78,5 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str, headroom:
         return (out + 1.0) * (y_page + 1.0) * 0.5 - 1.0  # ((out + 1) / 2) * ((y + 1) / 2), back in [-1, 1]
     if mode == "multiply_headroom":
         layer = (out + 1.0) * (0.5 * headroom)
-        product = layer * (y_page + 1.0)  # layer * (y + 1) / 2 in [0, 1], doubled
-        return product - (product - product.clamp(max=2.0)).detach() - 1.0  # clipped at white, back in [-1, 1]
+        return (layer * (y_page + 1.0)).clamp(max=2.0) - 1.0  # min(1, layer * (y + 1) / 2), back in [-1, 1]
     raise ValueError(f"unknown output_luma {mode!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}")
