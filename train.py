@@ -32,7 +32,7 @@ from data.descreen import descreen
 from data.image_folder import find_images, load_image
 from data.sampler import EpochSampler, samples_per_epoch
 from data.transforms import pad_to_multiple, scale_width, to_tensor
-from models import ARCHITECTURE_KEYS, GENERATOR_USE_KEYS, create_model, generator_configs
+from models import ARCHITECTURE_KEYS, EARLIER_RUN_VALUES, GENERATOR_USE_KEYS, create_model, generator_configs
 from models.cycle_gan import CycleGANModel, Visuals
 from models.networks import count_parameters, required_multiple, smallest_generator_side
 from options.train_options import format_options, options_to_dict, parse_train_options, save_options, size_rule
@@ -213,7 +213,8 @@ def load_resume(opt: argparse.Namespace, run_dir: str) -> Dict[str, Any]:
     """The checkpoint --continue_train names, after checking that the flags agree with it."""
     label = checkpoint_label(opt.epoch, opt.load_iter)
     resume = load_checkpoint(checkpoint_path(run_dir, label))
-    mismatch = architecture_mismatch(resume["options"], vars(opt), ARCHITECTURE_KEYS + GENERATOR_USE_KEYS)
+    saved = {**EARLIER_RUN_VALUES, **resume["options"]}
+    mismatch = architecture_mismatch(saved, vars(opt), ARCHITECTURE_KEYS + GENERATOR_USE_KEYS)
     if mismatch:
         raise UserError(f"{checkpoint_path(run_dir, label)} was trained with " + ", ".join(mismatch)
                         + "; pass the checkpoint's values or start a new --name")

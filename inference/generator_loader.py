@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from data.transforms import PREPROCESS_MODES, preprocess_mode
 from inference.colorizer import strip_upstream_extras
+from models import EARLIER_RUN_VALUES
 from models.color import HEADROOM, OUTPUT_LUMA_MODES
 from models.networks import GENERATORS, UPSAMPLINGS, define_G
 from options.train_options import load_options, options_from_dict
@@ -108,21 +109,29 @@ def _described_weights(run_dir: str, label: str, network: str, use_average: bool
 
 
 _DEFINE_G_KEYS = ("net_g", "input_nc", "output_nc", "ngf", "norm", "use_dropout", "upsampling", "global_context")
-# define_G arguments added since descriptions began, with the value that descriptions without them meant.
-_LATER_DEFINE_G_KEYS = {"level_channels": 0}
+_LATER_DEFINE_G_KEYS = ("level_channels",)  # added since descriptions began: missing means EARLIER_RUN_VALUES
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _checked(config: Dict[str, Any], network: str, run_dir: str, label: str) -> Dict[str, Any]:
-    """`config` if every field test.py uses is there and valid; else UserError naming the file."""
+    """`config`, with the fields older descriptions lack filled in as those runs were trained, if
+    every field test.py uses is there and valid; else UserError naming the file."""
     problem = None
     load_size = config.get("load_size")
-    headroom = config.get("layer_headroom", HEADROOM)  # descriptions before --layer_headroom: the old constant
+    headroom = config.get("layer_headroom", EARLIER_RUN_VALUES["layer_headroom"])
+    define = config.get("define_G")
+    if isinstance(define, dict):
+        define = {**{key: EARLIER_RUN_VALUES[key] for key in _LATER_DEFINE_G_KEYS}, **define}
     if config.get("network") != network:
         problem = f"describes {config.get('network')!r}, not {network}"
-    elif (not isinstance(config.get("define_G"), dict)
-          or not set(_DEFINE_G_KEYS) <= set(config["define_G"]) <= set(_DEFINE_G_KEYS) | set(_LATER_DEFINE_G_KEYS)):
+    elif not isinstance(define, dict) or set(define) != set(_DEFINE_G_KEYS + _LATER_DEFINE_G_KEYS):
         problem = (f"needs define_G with the keys {', '.join(_DEFINE_G_KEYS)} "
                    f"(and optionally {', '.join(_LATER_DEFINE_G_KEYS)})")
+    elif not _is_count(define["level_channels"]):
+        problem = f"has level_channels {define['level_channels']!r}; it must be a whole number, 0 or more"
     elif config.get("output_luma") not in OUTPUT_LUMA_MODES:
         problem = f"has output_luma {config.get('output_luma')!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}"
     elif config.get("preprocess") not in PREPROCESS_MODES:
@@ -137,7 +146,7 @@ def _checked(config: Dict[str, Any], network: str, run_dir: str, label: str) -> 
     if problem is not None:
         raise UserError(f"{weights_config_path(run_dir, label, network)} {problem}; fix it, or delete it to fall "
                         "back to the run's checkpoint or opt.json")
-    return config
+    return {**config, "define_G": define, "layer_headroom": float(headroom)}
 
 
 def _read_weights(path: str) -> Dict[str, torch.Tensor]:
@@ -160,7 +169,7 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
     described = _described_weights(run_dir, label, network, use_average)
     if described is not None:
         path, config = described
-        args = {**_LATER_DEFINE_G_KEYS, **config["define_G"]}
+        args = config["define_G"]
         try:
             net = define_G(**args)
         except (TypeError, ValueError, RuntimeError) as exc:
@@ -175,10 +184,10 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
         net.eval().requires_grad_(False).to(device)
         return LoadedGenerator(net, args["net_g"], args["input_nc"], args["output_nc"], config["load_size"],
                                preprocess_mode(config["preprocess"]).scales_to_load_size, path,
-                               config["output_luma"], float(config.get("layer_headroom", HEADROOM)), config["descreen"])
+                               config["output_luma"], config["layer_headroom"], config["descreen"])
 
     arch, train_load_size, trained_scaled, output_luma, descreen = arch_flags, None, False, "generator", False
-    headroom = HEADROOM
+    headroom = EARLIER_RUN_VALUES["layer_headroom"]
     recorded = _recorded_options(run_dir, label)
     if recorded is not None:
         arch, where = recorded
@@ -205,8 +214,12 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
     else:
         raise UserError(f"{weights}: generator weights not found; check --name, --checkpoints_dir and --epoch")
 
-    net = define_G(arch.netG, input_nc, output_nc, arch.ngf, norm=arch.norm, use_dropout=not arch.no_dropout,
-                   upsampling=arch.upsampling, global_context=arch.global_context, level_channels=arch.level_channels)
+    try:
+        net = define_G(arch.netG, input_nc, output_nc, arch.ngf, norm=arch.norm, use_dropout=not arch.no_dropout,
+                       upsampling=arch.upsampling, global_context=arch.global_context,
+                       level_channels=arch.level_channels)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{source}: its architecture flags do not build a generator ({exc})") from exc
     _load_state(net, state, source, arch, input_nc, output_nc)
     net.eval().requires_grad_(False).to(device)
     return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, trained_scaled, source, output_luma,

@@ -5,6 +5,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from models.color import HEADROOM
 from models.cycle_gan import CycleGANModel, GradSync
 from models.networks import define_D, define_G
 
@@ -17,6 +18,9 @@ ARCHITECTURE_KEYS = ("model", "netG", "netD", "ngf", "ndf", "n_layers_D", "norm"
 # with the page, what it is fed). Resuming with other values would make one run's weights mean two
 # things, so a resume must agree on these too.
 GENERATOR_USE_KEYS = ("output_luma", "layer_headroom", "descreen")
+# Of those, the flags added after runs were first saved, with the value that every run saved before
+# them was trained with: a checkpoint or a weights description without the key means this value.
+EARLIER_RUN_VALUES: Dict[str, Any] = {"level_channels": 0, "layer_headroom": HEADROOM}
 
 
 def generator_arguments(opt: argparse.Namespace, input_nc: int, output_nc: int) -> Dict[str, Any]:

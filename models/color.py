@@ -12,7 +12,7 @@ OUTPUT_LUMA_MODES = ("generator", "input", "darker", "multiply", "multiply_headr
 # multiply_headroom: the color layer spans [0, headroom] instead of [0, 1] and the product is
 # clipped at white, so white (the most common target: paper, bubbles) sits at tanh(0.54) for the
 # default headroom, not at tanh's asymptote, where the generator's gradient vanishes and it cannot
-# come back (--layer_headroom; HEADROOM is what runs before that flag were trained with).
+# come back. HEADROOM is --layer_headroom's default, and what runs from before that flag used.
 HEADROOM = 1.25
 # The modes whose generator paints a color layer that multiplies the page, rather than the page
 # itself: the layer carries no line detail, so it may be painted at a lower resolution.

@@ -68,7 +68,8 @@ class LevelKeepingNorm(nn.Module):
     def __init__(self, norm: nn.Module, normalized: int) -> None:
         super().__init__()
         self.norm = norm
-        self.normalized = normalized  # a constant, not x.shape[1] - kept: ONNX's instance norm needs a fixed count
+        # A stored count rather than one computed from x.shape: ONNX export needs a fixed channel count.
+        self.normalized = normalized
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.norm(x[:, :self.normalized]), x[:, self.normalized:]], dim=1)
@@ -126,9 +127,10 @@ class ResnetGenerator(nn.Module):
         super().__init__()
         if upsampling not in UPSAMPLINGS:
             raise ValueError(f"unknown upsampling {upsampling!r}; choose from {', '.join(UPSAMPLINGS)}")
-        if level_channels and (norm != "instance" or not 0 < level_channels < ngf):
-            raise ValueError(f"level_channels {level_channels} needs --norm instance and fewer channels than "
-                             f"--ngf {ngf}")
+        if level_channels and norm != "instance":
+            raise ValueError(f"--level_channels needs --norm instance (got --norm {norm})")
+        if not 0 <= level_channels < ngf:
+            raise ValueError(f"--level_channels {level_channels} must be at least 0 and below --ngf {ngf}")
         norm_layer = norm_layer_factory(norm)
         bias = _conv_bias(norm)
         stem_norm = (LevelKeepingNorm(norm_layer(ngf - level_channels), ngf - level_channels) if level_channels

@@ -85,9 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no_global_context", dest="global_context", action="store_false",
                    help="turn --global_context off (it is on in the presets)")
     g.add_argument("--level_channels", type=nonneg_int, default=0,
-                   help="ResNet generators: this many of the first convolution's channels skip instance norm, "
-                        "so G sees each pixel's absolute gray and not only its contrast with the rest of the "
-                        "crop (a screentone's gray says which tint it stands for); 0 = upstream")
+                   help="ResNet generators with --norm instance: this many (fewer than --ngf) of the first "
+                        "convolution's output channels skip instance norm, so G sees each pixel's absolute gray "
+                        "and not only its contrast with the rest of the crop (a screentone's gray says which "
+                        "tint it stands for); 0 = upstream")
     g.add_argument("--dropout", dest="no_dropout", action="store_false", help="use dropout in the generator")
 
     g = parser.add_argument_group("losses")
@@ -109,9 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "--layer_headroom, clipped at white, so white paper is not at tanh's asymptote: the recipe; plain "
                         "multiply can saturate to an all-white layer on pages). test.py applies the same")
     g.add_argument("--layer_headroom", type=number_type(float, 1), default=HEADROOM,
-                   help="--output_luma multiply_headroom: the color layer's largest value (a color may be this "
-                        "many times its gray before the clip at white; a tint over the gray its tone prints "
-                        "needs up to 1.4 per channel)")
+                   help="--output_luma multiply_headroom: the color layer's largest value, 1 or more (a channel "
+                        "may be this many times the scan's gray before the clip at white; the demo pages' tints "
+                        "need up to 1.39 over their tones' gray); recorded with the weights, a resume must agree")
     g.add_argument("--descreen", action="store_true",
                    help="turn the B/W pages' screentone into the flat gray it stands for before G_A sees them "
                         "(data/descreen.py), so a multiply can tint it; test.py does the same for such a model")
@@ -215,6 +216,12 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
     if opt.lambda_identity > 0 and opt.input_nc != opt.output_nc:
         return (f"--lambda_identity {opt.lambda_identity} needs --input_nc == --output_nc "
                 f"(got {opt.input_nc} and {opt.output_nc}); pass --lambda_identity 0")
+    if opt.level_channels and (not opt.netG.startswith("resnet") or opt.norm != "instance"
+                               or opt.level_channels >= opt.ngf):
+        return (f"--level_channels {opt.level_channels} needs a ResNet --netG, --norm instance and fewer channels "
+                f"than --ngf ({opt.ngf})")
+    if opt.layer_headroom != HEADROOM and opt.output_luma != "multiply_headroom":
+        return f"--layer_headroom only applies to --output_luma multiply_headroom (got --output_luma {opt.output_luma})"
     if opt.output_luma != "generator" and opt.output_nc < 3:
         return f"--output_luma {opt.output_luma} needs color output (--output_nc 3, got {opt.output_nc})"
     if opt.num_D > 1 and opt.preprocess in CROPPING_MODES:

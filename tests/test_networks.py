@@ -121,7 +121,7 @@ def test_level_channels_let_the_generator_see_absolute_gray():
         # Instance norm after the first convolution: blind to a uniform brightness change.
         assert (plain(page) - plain(darker)).abs().max() < 1e-2
         assert (level(page) - level(darker)).abs().max() > 0.1
-    for bad in ({"level_channels": 8}, {"level_channels": 2, "norm": "batch"}):
+    for bad in ({"level_channels": 8}, {"level_channels": -1}, {"level_channels": 2, "norm": "batch"}):
         with pytest.raises(ValueError, match="level_channels"):
             define_G("resnet_6blocks", 3, 3, ngf=8, **bad)
     with pytest.raises(ValueError, match="ResNet"):

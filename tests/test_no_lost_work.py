@@ -437,7 +437,8 @@ def test_bare_weights_describe_themselves(dataroot, tmp_path):
                    json.dumps({**average, "define_G": {**average["define_G"], "net_g": "resnet_7"}}),
                    json.dumps({**average, "define_G": {k: v for k, v in average["define_G"].items() if k != "norm"}}),
                    json.dumps({**average, "define_G": {**average["define_G"], "ngf": "4"}}),
-                   json.dumps({**average, "define_G": {**average["define_G"], "level_channels": 4}}),
+                   *(json.dumps({**average, "define_G": {**average["define_G"], "level_channels": bad}})
+                     for bad in (4, None, 2.5, True)),
                    json.dumps({**average, "layer_headroom": "2"}), json.dumps({**average, "layer_headroom": 0.5}),
                    json.dumps({**average, "preprocess": "bogus"}), json.dumps({**average, "output_luma": "bogus"}),
                    json.dumps({**average, "load_size": -5}), json.dumps({**average, "load_size": "36"}),
@@ -465,6 +466,13 @@ def test_the_layer_headroom_travels_with_the_weights(dataroot, tmp_path):
     # Resuming with another headroom would make one run's weights mean two things.
     assert train.main(tiny_flags(dataroot, ck) + ["--output_luma", "multiply_headroom", "--continue_train",
                                                   "--n_epochs", "2"]) == 2
+    # A checkpoint from before the flag was trained with 1.25, and says so by lacking the key.
+    path = os.path.join(run_dir, "latest_checkpoint.pth")
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["options"] = {k: v for k, v in checkpoint["options"].items() if k != "layer_headroom"}
+    torch.save(checkpoint, path)
+    assert train.main(tiny_flags(dataroot, ck) + ["--output_luma", "multiply_headroom", "--layer_headroom", "2",
+                                                  "--continue_train", "--n_epochs", "2"]) == 2
 
 
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
