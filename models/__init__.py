@@ -18,8 +18,8 @@ ARCHITECTURE_KEYS = ("model", "netG", "netD", "ngf", "ndf", "n_layers_D", "norm"
 # with the page, what it is fed). Resuming with other values would make one run's weights mean two
 # things, so a resume must agree on these too.
 GENERATOR_USE_KEYS = ("output_luma", "layer_headroom", "descreen")
-# Of those, the flags added after runs were first saved, with the value that every run saved before
-# them was trained with: a checkpoint or a weights description without the key means this value.
+# Of the flags in both tuples, those added after runs were first saved, with the value that every run
+# saved before them was trained with: a checkpoint or a weights description without the key means this.
 EARLIER_RUN_VALUES: Dict[str, Any] = {"level_channels": 0, "layer_headroom": HEADROOM}
 
 
