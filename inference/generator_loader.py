@@ -112,8 +112,9 @@ _DEFINE_G_KEYS = ("net_g", "input_nc", "output_nc", "ngf", "norm", "use_dropout"
 _LATER_DEFINE_G_KEYS = ("level_channels",)  # added since descriptions began: missing means EARLIER_RUN_VALUES
 
 
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def _is_whole(value: Any, least: int) -> bool:
+    """A JSON whole number (not a bool) of at least `least`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
 def _checked(config: Dict[str, Any], network: str, run_dir: str, label: str) -> Dict[str, Any]:
@@ -130,13 +131,13 @@ def _checked(config: Dict[str, Any], network: str, run_dir: str, label: str) -> 
     elif not isinstance(define, dict) or set(define) != set(_DEFINE_G_KEYS + _LATER_DEFINE_G_KEYS):
         problem = (f"needs define_G with the keys {', '.join(_DEFINE_G_KEYS)} "
                    f"(and optionally {', '.join(_LATER_DEFINE_G_KEYS)})")
-    elif not _is_count(define["level_channels"]):
+    elif not _is_whole(define["level_channels"], 0):
         problem = f"has level_channels {define['level_channels']!r}; it must be a whole number, 0 or more"
     elif config.get("output_luma") not in OUTPUT_LUMA_MODES:
         problem = f"has output_luma {config.get('output_luma')!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}"
     elif config.get("preprocess") not in PREPROCESS_MODES:
         problem = f"has preprocess {config.get('preprocess')!r}; choose from {', '.join(PREPROCESS_MODES)}"
-    elif not isinstance(load_size, int) or isinstance(load_size, bool) or load_size < 1:
+    elif not _is_whole(load_size, 1):
         problem = f"has load_size {load_size!r}; it must be a whole number of pixels, 1 or more"
     elif not isinstance(config.get("descreen"), bool):
         problem = "needs descreen, true or false"
@@ -177,8 +178,7 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
                             f"generator ({exc})") from exc
         _load_state(net, _read_weights(path), path, argparse.Namespace(
             netG=args["net_g"], ngf=args["ngf"], norm=args["norm"], upsampling=args["upsampling"],
-            global_context=args["global_context"], level_channels=args["level_channels"]), args["input_nc"],
-            args["output_nc"])
+            global_context=args["global_context"]), args["input_nc"], args["output_nc"])
         log.info("%s: --netG %s --ngf %d --norm %s%s, described beside it", path, args["net_g"], args["ngf"],
                  args["norm"], ", a moving average" if config.get("average") else "")
         net.eval().requires_grad_(False).to(device)

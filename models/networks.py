@@ -55,7 +55,7 @@ class ResnetBlock(nn.Module):
 
 
 class LevelKeepingNorm(nn.Module):
-    """A norm layer for the first `normalized` channels; the rest pass through unnormalized.
+    """`norm_layer` on the first `channels - kept` channels; the last `kept` pass through unnormalized.
 
     Instance norm removes each channel's mean and scale over the image, so a network that starts
     with a convolution and instance norm returns the same output for a page and for any uniform
@@ -65,11 +65,11 @@ class LevelKeepingNorm(nn.Module):
     of the network. Shapes are the norm's: N x C x H x W in and out.
     """
 
-    def __init__(self, norm: nn.Module, normalized: int) -> None:
+    def __init__(self, norm_layer: Callable[[int], nn.Module], channels: int, kept: int) -> None:
         super().__init__()
-        self.norm = norm
         # A stored count rather than one computed from x.shape: ONNX export needs a fixed channel count.
-        self.normalized = normalized
+        self.normalized = channels - kept
+        self.norm = norm_layer(self.normalized)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.norm(x[:, :self.normalized]), x[:, self.normalized:]], dim=1)
@@ -133,8 +133,7 @@ class ResnetGenerator(nn.Module):
             raise ValueError(f"--level_channels {level_channels} must be at least 0 and below --ngf {ngf}")
         norm_layer = norm_layer_factory(norm)
         bias = _conv_bias(norm)
-        stem_norm = (LevelKeepingNorm(norm_layer(ngf - level_channels), ngf - level_channels) if level_channels
-                     else norm_layer(ngf))
+        stem_norm = LevelKeepingNorm(norm_layer, ngf, level_channels) if level_channels else norm_layer(ngf)
         layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, bias=bias), stem_norm, nn.ReLU(True)]
         n_down = 2
         for i in range(n_down):

@@ -16,6 +16,7 @@ from data.bw_synthesis import BW_STYLES
 from data.transforms import PREPROCESS_MODES
 from data.unaligned_dataset import SizeRule
 from evaluation.metrics import HIGHER_IS_BETTER
+from models import EARLIER_RUN_VALUES
 from models.color import HEADROOM, OUTPUT_LUMA_MODES
 from models.losses import GAN_MODES
 from models.networks import (DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, UPSAMPLINGS, required_multiple,
@@ -278,9 +279,10 @@ def options_to_dict(opt: argparse.Namespace) -> Dict[str, Any]:
 
 
 def options_from_dict(values: Dict[str, Any]) -> argparse.Namespace:
-    """Inverse of options_to_dict, filling flags added since the file was written with today's defaults."""
+    """Inverse of options_to_dict, filling flags added since the file was written with the values the
+    runs before them used (models.EARLIER_RUN_VALUES), else with today's defaults."""
     opt = build_parser().parse_args([])
-    for key, value in values.items():
+    for key, value in {**EARLIER_RUN_VALUES, **values}.items():
         if key == "max_dataset_size" and value == "inf":
             value = math.inf
         setattr(opt, key, value)
