@@ -13,7 +13,6 @@ from tensorboardX import SummaryWriter
 from util.checkpoint import LOSS_LOG
 
 
-
 class RunLogger:
     def __init__(self, run_dir: str) -> None:
         self.run_dir = run_dir
