@@ -97,10 +97,18 @@ RECIPE = (*DARKER_RESIZE, "--ema_decay", "0.999")
 MULTIPLY_RECIPE = ("--output_luma", "multiply", "--upsampling", "resize", "--ema_decay", "0.999")
 # Pages: the layer may exceed 1 (multiply_headroom); trained and colorized at half the page's width;
 # test-time flat fills and speech bubbles kept.
-HEADROOM = ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:], "--global_context")
+HEADROOM_NO_CONTEXT = ("--output_luma", "multiply_headroom", *MULTIPLY_RECIPE[2:])
+HEADROOM = (*HEADROOM_NO_CONTEXT, "--global_context")
 HALF_WIDTH = ("--load_size", "192")
 HALF_WIDTH_TEST = ("--preprocess", "scale_width", *HALF_WIDTH)
 KEPT = ("--flat_fills", "--keep_bubbles")
+# recipe_descreen_half_gray's flags after the output's: the base of the page rows.
+HALF_GRAY = (*GRAY_ID, "--bw_style", "gray", "--descreen", *HALF_WIDTH)
+
+
+def kept(name: str) -> "Config":
+    """The test-time variant that colorizes `name`'s runs with flat fills and speech bubbles kept."""
+    return Config(f"{name}'s runs colorized with --flat_fills and --keep_bubbles", (), (*HALF_WIDTH_TEST, *KEPT), name)
 
 # One change at a time against `plain`, then combinations. PRESET_CONFIG is the drawings' recipe
 # (options/presets.DRAWINGS_RECIPE); `recipe` is its predecessor, the base of the `recipe_*` rows.
@@ -206,6 +214,13 @@ CONFIGS: Dict[str, Config] = {
                                               "a drawing shows one character large, with its colors",
                                               (*HEADROOM, *GRAY_ID, "--bw_style", "gray", "--descreen", *HALF_WIDTH),
                                               HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_h15": Config("recipe_descreen_half_gray with the color layer's bound at 1.5 instead "
+                                            "of 1.25 (--layer_headroom): dusk, night and sky need 1.34x, 1.39x and "
+                                            "1.27x their gray in one channel, out of reach at 1.25",
+                                            (*HEADROOM, *HALF_GRAY, "--layer_headroom", "1.5"), HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_nogc": Config("recipe_descreen_half_gray without the page style (--global_context): "
+                                             "one style vector for the whole page may be what paints every toned "
+                                             "panel the same tint", (*HEADROOM_NO_CONTEXT, *HALF_GRAY), HALF_WIDTH_TEST),
     # Test-time variants: the runs of `weights_of`, colorized differently (no training).
     "recipe_descreen_half_flat": Config("recipe_descreen_half's runs colorized with --flat_fills",
                                         (), (*HALF_WIDTH_TEST, "--flat_fills"), "recipe_descreen_half"),
@@ -220,6 +235,7 @@ CONFIGS: Dict[str, Config] = {
     "recipe_descreen_half_gray_mixed_kept": Config("recipe_descreen_half_gray_mixed's runs colorized with "
                                                    "--flat_fills and --keep_bubbles", (), (*HALF_WIDTH_TEST, *KEPT),
                                                    "recipe_descreen_half_gray_mixed"),
+    **{f"{name}_kept": kept(name) for name in ("recipe_descreen_half_gray_h15", "recipe_descreen_half_gray_nogc")},
     "recipe_descreen_kept": Config("recipe_descreen's runs colorized with --flat_fills and --keep_bubbles", (), KEPT,
                                    "recipe_descreen"),
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),
