@@ -70,4 +70,5 @@ def create_model(opt: argparse.Namespace, device: torch.device, seed: int, preci
                          device_type=device.type, grad_sync=grad_sync, output_luma=opt.output_luma,
                          lambda_gray_identity=opt.lambda_gray_identity, lambda_luma=opt.lambda_luma, lr_D=opt.lr_D,
                          ema_decay=opt.ema_decay, detach_cycle_A=opt.detach_cycle_A,
-                         detach_cycle_B=opt.detach_cycle_B, layer_headroom=opt.layer_headroom)
+                         detach_cycle_B=opt.detach_cycle_B, layer_headroom=opt.layer_headroom,
+                         white_clip=opt.white_clip)

@@ -17,6 +17,11 @@ HEADROOM = 1.25
 # The modes whose generator paints a color layer that multiplies the page, rather than the page
 # itself: the layer carries no line detail, so it may be painted at a lower resolution.
 COLOR_LAYER_MODES = ("multiply", "multiply_headroom")
+# --white_clip: how multiply_headroom's clip at white passes gradients in training (the forward
+# value is the same). hard: none past white, so a channel pushed past it stops learning there;
+# straight_through: as if there were no clip (Bengio et al., 2013, "Estimating or propagating
+# gradients through stochastic neurons"), so the layer is pulled back toward the target's value.
+WHITE_CLIPS = ("hard", "straight_through")
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:
@@ -54,7 +59,8 @@ def with_luma(color: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.cat([out, color[:, 3:]], dim=1) if color.shape[1] > 3 else out
 
 
-def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str, headroom: float = HEADROOM) -> torch.Tensor:
+def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str, headroom: float = HEADROOM,
+                     white_clip: str = "hard") -> torch.Tensor:
     """A generator's output `out` for the B/W `page`, with the luminance `mode` asks for.
 
     generator: `out` as it is. input: the page's luminance, so lines, lettering and screentone pass
@@ -66,6 +72,8 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str, headroom:
     outlines are never tinted; the result is never lighter than the page either.
     multiply_headroom: multiply with a layer in [0, headroom], the product clipped at white; ink
     stays black, and a gray pixel may lighten by up to the headroom (a tone's dots can fade a little).
+    `white_clip` (WHITE_CLIPS) only changes that clip's gradient, never the output.
+    Raises ValueError for an unknown mode or white_clip.
     """
     if mode == "generator":
         return out
@@ -78,5 +86,11 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str, headroom:
         return (out + 1.0) * (y_page + 1.0) * 0.5 - 1.0  # ((out + 1) / 2) * ((y + 1) / 2), back in [-1, 1]
     if mode == "multiply_headroom":
         layer = (out + 1.0) * (0.5 * headroom)
-        return (layer * (y_page + 1.0)).clamp(max=2.0) - 1.0  # min(1, layer * (y + 1) / 2), back in [-1, 1]
+        product = layer * (y_page + 1.0)
+        clipped = product.clamp(max=2.0)  # min(1, layer * (y + 1) / 2), back in [-1, 1] below
+        if white_clip == "straight_through":
+            clipped = product - (product - clipped).detach()
+        elif white_clip != "hard":
+            raise ValueError(f"unknown white_clip {white_clip!r}; choose from {', '.join(WHITE_CLIPS)}")
+        return clipped - 1.0
     raise ValueError(f"unknown output_luma {mode!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}")

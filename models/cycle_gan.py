@@ -46,14 +46,15 @@ class CycleGANModel:
                  device_type: str = "cpu", grad_sync: Optional[GradSync] = None, output_luma: str = "generator",
                  lambda_gray_identity: float = 0.0, lambda_luma: float = 0.0, lr_D: Optional[float] = None,
                  ema_decay: float = 0.0, detach_cycle_A: bool = False, detach_cycle_B: bool = False,
-                 layer_headroom: float = HEADROOM) -> None:
+                 layer_headroom: float = HEADROOM, white_clip: str = "hard") -> None:
         """`precision` bf16/fp16 runs the forward passes under autocast (fp16 adds loss scaling);
         `grad_sync`, when given (data-parallel training), averages gradients across processes
         before each optimizer step.
 
         Colorization extras, all off by default (then this is upstream's CycleGAN):
         `output_luma` ("input", "darker" or "multiply") ties G_A's output luminance to its input's
-        (see models/color.py), `layer_headroom` bounding multiply_headroom's layer;
+        (see models/color.py), `layer_headroom` bounding multiply_headroom's layer and `white_clip`
+        choosing how its clip at white passes gradients;
         `lambda_gray_identity` weighs |G_A(B/W version of real_B) - real_B| (the B/W version comes
         with the batch, see data/bw_synthesis.py); `lambda_luma` weighs |Y(G_A(real_A)) - Y(real_A)|;
         `lr_D` gives the critics their own learning rate (two time-scale update rule);
@@ -71,6 +72,7 @@ class CycleGANModel:
         self.lambda_gp = lambda_gp
         self.output_luma = output_luma
         self.layer_headroom = layer_headroom
+        self.white_clip = white_clip
         self.lambda_gray_identity = lambda_gray_identity
         self.lambda_luma = lambda_luma
         self.detach_cycle_A, self.detach_cycle_B = detach_cycle_A, detach_cycle_B
@@ -141,7 +143,8 @@ class CycleGANModel:
 
     def _G_A(self, x: torch.Tensor, net: Optional[nn.Module] = None) -> torch.Tensor:
         """B/W -> color, with the luminance output_luma asks for."""
-        return output_with_luma((self.G_A if net is None else net)(x), x, self.output_luma, self.layer_headroom)
+        return output_with_luma((self.G_A if net is None else net)(x), x, self.output_luma, self.layer_headroom,
+                                self.white_clip)
 
     def generator_step(self, real_A: torch.Tensor, real_B: torch.Tensor,
                        bw_B: Optional[torch.Tensor] = None) -> Tuple[Visuals, Stats]:

@@ -17,7 +17,7 @@ from data.transforms import PREPROCESS_MODES
 from data.unaligned_dataset import SizeRule
 from evaluation.metrics import HIGHER_IS_BETTER
 from models import EARLIER_RUN_VALUES
-from models.color import HEADROOM, OUTPUT_LUMA_MODES
+from models.color import HEADROOM, OUTPUT_LUMA_MODES, WHITE_CLIPS
 from models.losses import GAN_MODES
 from models.networks import (DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, UPSAMPLINGS, required_multiple,
                              smallest_input, smallest_training_side)
@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--output_luma multiply_headroom: the color layer's largest value, 1 or more (a channel "
                         "may be this many times the scan's gray before the clip at white; the demo pages' tints "
                         "need up to 1.39 over their tones' gray); recorded with the weights, a resume must agree")
+    g.add_argument("--white_clip", default="hard", choices=WHITE_CLIPS,
+                   help="--output_luma multiply_headroom, training only: how the clip at white passes gradients. "
+                        "hard: none past white; straight_through: as if unclipped, so a channel pushed past "
+                        "white is pulled back (the output is the same either way, so test.py needs nothing)")
     g.add_argument("--descreen", action="store_true",
                    help="turn the B/W pages' screentone into the flat gray it stands for before G_A sees them "
                         "(data/descreen.py), so a multiply can tint it; test.py does the same for such a model")
@@ -223,6 +227,8 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
                 f"than --ngf ({opt.ngf})")
     if opt.layer_headroom != HEADROOM and opt.output_luma != "multiply_headroom":
         return f"--layer_headroom only applies to --output_luma multiply_headroom (got --output_luma {opt.output_luma})"
+    if opt.white_clip != "hard" and opt.output_luma != "multiply_headroom":
+        return f"--white_clip only applies to --output_luma multiply_headroom (got --output_luma {opt.output_luma})"
     if opt.output_luma != "generator" and opt.output_nc < 3:
         return f"--output_luma {opt.output_luma} needs color output (--output_nc 3, got {opt.output_nc})"
     if opt.num_D > 1 and opt.preprocess in CROPPING_MODES:

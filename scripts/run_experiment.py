@@ -218,6 +218,12 @@ CONFIGS: Dict[str, Config] = {
                                             "of 1.25 (--layer_headroom): dusk, night and sky need 1.34x, 1.39x and "
                                             "1.27x their gray in one channel, out of reach at 1.25",
                                             (*HEADROOM, *HALF_GRAY, "--layer_headroom", "1.5"), HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_st": Config("recipe_descreen_half_gray with a straight-through clip at white "
+                                           "(--white_clip): a channel past white still gets a gradient",
+                                           (*HEADROOM, *HALF_GRAY, "--white_clip", "straight_through"), HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_h15st": Config("recipe_descreen_half_gray_h15 with the straight-through clip",
+                                              (*HEADROOM, *HALF_GRAY, "--layer_headroom", "1.5", "--white_clip",
+                                               "straight_through"), HALF_WIDTH_TEST),
     "recipe_descreen_half_gray_nogc": Config("recipe_descreen_half_gray without the page style (--global_context): "
                                              "one style vector for the whole page may be what paints every toned "
                                              "panel the same tint", (*HEADROOM_NO_CONTEXT, *HALF_GRAY), HALF_WIDTH_TEST),
@@ -235,7 +241,9 @@ CONFIGS: Dict[str, Config] = {
     "recipe_descreen_half_gray_mixed_kept": Config("recipe_descreen_half_gray_mixed's runs colorized with "
                                                    "--flat_fills and --keep_bubbles", (), (*HALF_WIDTH_TEST, *KEPT),
                                                    "recipe_descreen_half_gray_mixed"),
-    **{f"{name}_kept": kept(name) for name in ("recipe_descreen_half_gray_h15", "recipe_descreen_half_gray_nogc")},
+    **{f"{name}_kept": kept(name) for name in ("recipe_descreen_half_gray_h15", "recipe_descreen_half_gray_nogc",
+                                                              "recipe_descreen_half_gray_st",
+                                                              "recipe_descreen_half_gray_h15st")},
     "recipe_descreen_kept": Config("recipe_descreen's runs colorized with --flat_fills and --keep_bubbles", (), KEPT,
                                    "recipe_descreen"),
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),

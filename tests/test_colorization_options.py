@@ -143,6 +143,25 @@ def test_multiply_headroom_reaches_white_without_saturating_and_keeps_ink():
     assert brighter.max() <= 1.0
 
 
+def test_a_straight_through_white_clip_changes_the_gradient_not_the_output(tmp_path, dataroot):
+    model, _ = _model(tmp_path, dataroot, ["--output_luma", "multiply_headroom", "--white_clip", "straight_through"])
+    assert model.white_clip == "straight_through", "the flag reaches the training step"
+    page = torch.zeros(1, 1, 2, 2)  # mid-gray
+    out = torch.tensor([0.9, 0.0]).view(1, 2, 1, 1).expand(1, 2, 2, 2)  # a channel past white, one below
+    out = torch.cat([out, out[:, :1]], dim=1).clone().requires_grad_(True)
+    grads = {}
+    for clip in ("hard", "straight_through"):
+        out.grad = None
+        mixed = output_with_luma(out, page, "multiply_headroom", headroom=2.5, white_clip=clip)
+        grads[clip] = torch.autograd.grad(mixed.sum(), out)[0]
+        assert torch.equal(mixed[:, 0], torch.ones(1, 2, 2)), "clipped at white either way"
+    assert torch.equal(grads["hard"][:, 0], torch.zeros(1, 2, 2)), "past white, a hard clip passes nothing"
+    assert (grads["straight_through"][:, 0] > 0.5).all(), "straight-through passes the unclipped gradient"
+    assert torch.equal(grads["hard"][:, 1], grads["straight_through"][:, 1]), "below white nothing changes"
+    with pytest.raises(ValueError, match="white_clip"):
+        output_with_luma(out, page, "multiply_headroom", white_clip="soft")
+
+
 def test_the_layer_headroom_bounds_the_color_layer():
     page = torch.zeros(1, 1, 2, 2)  # mid-gray, 0.5 in [0, 1]
     assert torch.equal(output_with_luma(torch.full((1, 3, 2, 2), 0.9), page, "multiply_headroom", headroom=2.5),
