@@ -109,7 +109,7 @@ def _described_weights(run_dir: str, label: str, network: str, use_average: bool
 
 
 _DEFINE_G_KEYS = ("net_g", "input_nc", "output_nc", "ngf", "norm", "use_dropout", "upsampling", "global_context")
-_LATER_DEFINE_G_KEYS = ("level_channels",)  # added since descriptions began: missing means EARLIER_RUN_VALUES
+_LATER_DEFINE_G_KEYS = ("level_channels", "gray_octaves")  # added since descriptions began: missing means EARLIER_RUN_VALUES
 
 
 def _is_whole(value: Any, least: int) -> bool:
@@ -131,8 +131,9 @@ def _checked(config: Dict[str, Any], network: str, run_dir: str, label: str) -> 
     elif not isinstance(define, dict) or set(define) != set(_DEFINE_G_KEYS + _LATER_DEFINE_G_KEYS):
         problem = (f"needs define_G with the keys {', '.join(_DEFINE_G_KEYS)} "
                    f"(and optionally {', '.join(_LATER_DEFINE_G_KEYS)})")
-    elif not _is_whole(define["level_channels"], 0):
-        problem = f"has level_channels {define['level_channels']!r}; it must be a whole number, 0 or more"
+    elif not all(_is_whole(define[key], 0) for key in _LATER_DEFINE_G_KEYS):
+        problem = (f"has {', '.join(f'{key} {define[key]!r}' for key in _LATER_DEFINE_G_KEYS)}; each must be a "
+                   "whole number, 0 or more")
     elif config.get("output_luma") not in OUTPUT_LUMA_MODES:
         problem = f"has output_luma {config.get('output_luma')!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}"
     elif config.get("preprocess") not in PREPROCESS_MODES:
@@ -217,7 +218,7 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
     try:
         net = define_G(arch.netG, input_nc, output_nc, arch.ngf, norm=arch.norm, use_dropout=not arch.no_dropout,
                        upsampling=arch.upsampling, global_context=arch.global_context,
-                       level_channels=arch.level_channels)
+                       level_channels=arch.level_channels, gray_octaves=arch.gray_octaves)
     except (TypeError, ValueError) as exc:
         raise UserError(f"{source}: its architecture flags do not build a generator ({exc})") from exc
     _load_state(net, state, source, arch, input_nc, output_nc)

@@ -8,6 +8,7 @@ Builders take explicit keyword arguments; `define_G`/`define_D` are the only reg
 
 import dataclasses
 import functools
+import math
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -75,6 +76,31 @@ class LevelKeepingNorm(nn.Module):
         return torch.cat([self.norm(x[:, :self.normalized]), x[:, self.normalized:]], dim=1)
 
 
+class GrayEncodingConv(nn.Module):
+    """A convolution over the page and a Fourier encoding of its gray level: sin(2^k 2 pi y) and
+    cos(2^k 2 pi y) for k = 0 .. octaves - 1, y the first channel read as a gray in [0, 1].
+
+    On manga a tone's gray says which tint it stands for, and the hues of neighbouring grays can
+    be far apart (the demo pages: yellow, green, blue, orange, lavender, 18 gray levels apart). A
+    network learns smooth functions of its input first (Rahaman et al., 2019, "On the spectral bias
+    of neural networks"); given the gray alone it paints a ramp of hues over gray. The encoding makes
+    a sharp function of the gray as easy to learn as a smooth one (Tancik et al., 2020, "Fourier
+    features let networks learn high frequency functions in low dimensional domains"). It is per
+    pixel, so tiled colorization stays exact. N x C x H x W in, N x out_channels x H' x W' out;
+    `conv` is the stem's 7x7 convolution, with C + 2 * octaves input channels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, octaves: int, bias: bool) -> None:
+        super().__init__()
+        frequencies = (2.0 * math.pi) * 2.0 ** torch.arange(octaves, dtype=torch.float32)
+        self.register_buffer("frequencies", frequencies.view(1, octaves, 1, 1), persistent=False)
+        self.conv = nn.Conv2d(in_channels + 2 * octaves, out_channels, kernel_size=7, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        phase = (x[:, :1] + 1.0) * 0.5 * self.frequencies.to(x.dtype)
+        return self.conv(torch.cat([x, torch.sin(phase), torch.cos(phase)], dim=1))
+
+
 Style = List[Tuple[torch.Tensor, torch.Tensor]]  # (gamma, beta) per decoder norm, each N x C x 1 x 1
 
 
@@ -118,12 +144,14 @@ class ResnetGenerator(nn.Module):
     (Odena et al., 2016), which shows badly on manga's large white and black regions.
     `global_context` adds a GlobalContext that modulates the decoder; `level_channels` > 0 keeps that
     many of the first convolution's channels out of instance norm (LevelKeepingNorm), so the network
-    sees absolute gray levels. `model` keeps upstream's keys either way.
+    sees absolute gray levels; `gray_octaves` > 0 makes the stem a GrayEncodingConv, so hues may
+    change sharply from one gray level to the next. `model` keeps upstream's keys but for that stem
+    (model.1.conv.*).
     """
 
     def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, norm: str = "instance",
                  use_dropout: bool = False, n_blocks: int = 9, upsampling: str = "transpose",
-                 global_context: bool = False, level_channels: int = 0) -> None:
+                 global_context: bool = False, level_channels: int = 0, gray_octaves: int = 0) -> None:
         super().__init__()
         if upsampling not in UPSAMPLINGS:
             raise ValueError(f"unknown upsampling {upsampling!r}; choose from {', '.join(UPSAMPLINGS)}")
@@ -133,8 +161,12 @@ class ResnetGenerator(nn.Module):
             raise ValueError(f"--level_channels {level_channels} must be at least 0 and below --ngf {ngf}")
         norm_layer = norm_layer_factory(norm)
         bias = _conv_bias(norm)
+        if gray_octaves < 0:
+            raise ValueError(f"--gray_octaves {gray_octaves} must be at least 0")
         stem_norm = LevelKeepingNorm(norm_layer, ngf, level_channels) if level_channels else norm_layer(ngf)
-        layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, bias=bias), stem_norm, nn.ReLU(True)]
+        stem = (GrayEncodingConv(input_nc, ngf, gray_octaves, bias) if gray_octaves
+                else nn.Conv2d(input_nc, ngf, kernel_size=7, bias=bias))
+        layers = [nn.ReflectionPad2d(3), stem, stem_norm, nn.ReLU(True)]
         n_down = 2
         for i in range(n_down):
             mult = 2 ** i
@@ -289,21 +321,24 @@ class PixelDiscriminator(nn.Module):
 
 def _resnet(n_blocks: int) -> Callable[..., nn.Module]:
     def build(input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, upsampling: str,
-              global_context: bool, level_channels: int) -> nn.Module:
+              global_context: bool, level_channels: int, gray_octaves: int) -> nn.Module:
         return ResnetGenerator(input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout, n_blocks=n_blocks,
-                               upsampling=upsampling, global_context=global_context, level_channels=level_channels)
+                               upsampling=upsampling, global_context=global_context, level_channels=level_channels,
+                               gray_octaves=gray_octaves)
     return build
 
 
 def _unet(num_downs: int) -> Callable[..., nn.Module]:
     def build(input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, upsampling: str,
-              global_context: bool, level_channels: int) -> nn.Module:
+              global_context: bool, level_channels: int, gray_octaves: int) -> nn.Module:
         if upsampling != "transpose":
             raise ValueError(f"--upsampling {upsampling} is only implemented for the ResNet generators")
         if global_context:
             raise ValueError("--global_context is only implemented for the ResNet generators")
         if level_channels:
             raise ValueError("--level_channels is only implemented for the ResNet generators")
+        if gray_octaves:
+            raise ValueError("--gray_octaves is only implemented for the ResNet generators")
         return UnetGenerator(input_nc, output_nc, num_downs, ngf=ngf, norm=norm, use_dropout=use_dropout)
     return build
 
@@ -440,9 +475,10 @@ def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0
 
 def define_G(net_g: str, input_nc: int, output_nc: int, ngf: int, norm: str = "instance", use_dropout: bool = False,
              upsampling: str = "transpose", init_type: str = "normal", init_gain: float = 0.02,
-             global_context: bool = False, level_channels: int = 0) -> nn.Module:
+             global_context: bool = False, level_channels: int = 0, gray_octaves: int = 0) -> nn.Module:
     net = generator_spec(net_g).build(input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout, upsampling=upsampling,
-                                      global_context=global_context, level_channels=level_channels)
+                                      global_context=global_context, level_channels=level_channels,
+                                      gray_octaves=gray_octaves)
     init_weights(net, init_type, init_gain)
     return net
 

@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "convolution's output channels skip instance norm, so G sees each pixel's absolute gray "
                         "and not only its contrast with the rest of the crop (a screentone's gray says which "
                         "tint it stands for); 0 = upstream")
+    g.add_argument("--gray_octaves", type=nonneg_int, default=0,
+                   help="ResNet generators: the first convolution also sees sin and cos of each pixel's gray at "
+                        "this many octaves (models/networks.py GrayEncodingConv), so neighbouring tones can "
+                        "stand for very different tints; 0 = upstream")
     g.add_argument("--dropout", dest="no_dropout", action="store_false", help="use dropout in the generator")
 
     g = parser.add_argument_group("losses")
@@ -225,6 +229,8 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
                                or opt.level_channels >= opt.ngf):
         return (f"--level_channels {opt.level_channels} needs a ResNet --netG, --norm instance and fewer channels "
                 f"than --ngf ({opt.ngf})")
+    if opt.gray_octaves and not opt.netG.startswith("resnet"):
+        return f"--gray_octaves {opt.gray_octaves} needs a ResNet --netG (got --netG {opt.netG})"
     if opt.layer_headroom != HEADROOM and opt.output_luma != "multiply_headroom":
         return f"--layer_headroom only applies to --output_luma multiply_headroom (got --output_luma {opt.output_luma})"
     if opt.white_clip != "hard" and opt.output_luma != "multiply_headroom":

@@ -224,6 +224,11 @@ CONFIGS: Dict[str, Config] = {
     "recipe_descreen_half_gray_h15st": Config("recipe_descreen_half_gray_h15 with the straight-through clip",
                                               (*HEADROOM, *HALF_GRAY, "--layer_headroom", "1.5", "--white_clip",
                                                "straight_through"), HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_fourier": Config("recipe_descreen_half_gray_level with sin and cos of each pixel's "
+                                                "gray at 5 octaves into the stem (--gray_octaves): the tints' hues "
+                                                "jump from one tone to the next, a function a network fits last "
+                                                "from the gray alone", (*HEADROOM, *HALF_GRAY, "--level_channels", "8",
+                                                                         "--gray_octaves", "5"), HALF_WIDTH_TEST),
     "recipe_descreen_half_gray_nogc": Config("recipe_descreen_half_gray without the page style (--global_context): "
                                              "one style vector for the whole page may be what paints every toned "
                                              "panel the same tint", (*HEADROOM_NO_CONTEXT, *HALF_GRAY), HALF_WIDTH_TEST),
@@ -241,7 +246,7 @@ CONFIGS: Dict[str, Config] = {
     "recipe_descreen_half_gray_mixed_kept": Config("recipe_descreen_half_gray_mixed's runs colorized with "
                                                    "--flat_fills and --keep_bubbles", (), (*HALF_WIDTH_TEST, *KEPT),
                                                    "recipe_descreen_half_gray_mixed"),
-    **{f"{name}_kept": kept(name) for name in ("recipe_descreen_half_gray_h15", "recipe_descreen_half_gray_nogc",
+    **{f"{name}_kept": kept(name) for name in ("recipe_descreen_half_gray_fourier", "recipe_descreen_half_gray_h15", "recipe_descreen_half_gray_nogc",
                                                               "recipe_descreen_half_gray_st",
                                                               "recipe_descreen_half_gray_h15st")},
     "recipe_descreen_kept": Config("recipe_descreen's runs colorized with --flat_fills and --keep_bubbles", (), KEPT,

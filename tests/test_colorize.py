@@ -189,36 +189,38 @@ def test_startup_errors_exit_2_with_one_line(tmp_path, run_folder, capsys, case,
     assert sorted(os.listdir(src)) == ([] if case == "empty" else ["a.png"])
 
 
-@pytest.mark.parametrize("level_channels", [0, 2])
-def test_onnx_export_round_trip(tmp_path, run_folder, level_channels):
+@pytest.mark.parametrize("arch", [{}, {"level_channels": 2}, {"gray_octaves": 3}])
+def test_onnx_export_round_trip(tmp_path, run_folder, arch):
     pytest.importorskip("onnxruntime", reason="onnxruntime is an optional dependency")
     pytest.importorskip("onnx", reason="onnx is an optional dependency")
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts"))
     import export_onnx
 
-    if level_channels:  # the stem's instance norm then sees a channel slice, which ONNX must size
-        run_folder = str(tmp_path / "level")
+    # level channels: the stem's instance norm sees a channel slice, which ONNX must size; gray
+    # octaves: sin and cos in the graph.
+    if arch:
+        run_folder = str(tmp_path / "arch")
+        flags = [token for key, value in arch.items() for token in (f"--{key}", str(value))]
         opt = parse_train_options(["--dataroot", "unused", "--name", "tiny", "--checkpoints_dir", run_folder,
-                                   "--netG", "resnet_6blocks", "--ngf", "4", "--level_channels", str(level_channels)])
+                                   "--netG", "resnet_6blocks", "--ngf", "4", *flags])
         os.makedirs(os.path.join(run_folder, "tiny"))
         save_options(opt, os.path.join(run_folder, "tiny"))
-        torch.save(define_G("resnet_6blocks", 3, 3, ngf=4, level_channels=level_channels).state_dict(),
+        torch.save(define_G("resnet_6blocks", 3, 3, ngf=4, **arch).state_dict(),
                    os.path.join(run_folder, "tiny", "latest_net_G_A.pth"))
     out = tmp_path / "g.onnx"
     assert export_onnx.main(["--name", "tiny", "--checkpoints_dir", run_folder, "--output", str(out)]) == 0
     assert out.stat().st_size > 0
 
 
-@pytest.mark.parametrize("middle_max_pixels, min_psnr, level_channels", [
-    (colorizer_module.MIDDLE_MAX_PIXELS, 60.0, 0),  # exact: the style pooled from the whole page's bottleneck
-    (colorizer_module.MIDDLE_MAX_PIXELS, 60.0, 3),  # the same with unnormalized level channels in the stem
-    (0, 25.0, 0)])  # the approximate path of huge pages: the style from a downscaled copy
-def test_global_context_tiles_share_one_page_style(tmp_path, monkeypatch, middle_max_pixels, min_psnr,
-                                                   level_channels):
+@pytest.mark.parametrize("middle_max_pixels, min_psnr, arch", [
+    (colorizer_module.MIDDLE_MAX_PIXELS, 60.0, {}),  # exact: the style pooled from the whole page's bottleneck
+    (colorizer_module.MIDDLE_MAX_PIXELS, 60.0, {"level_channels": 3}),  # unnormalized level channels in the stem
+    (colorizer_module.MIDDLE_MAX_PIXELS, 60.0, {"gray_octaves": 3}),  # the stem sees an encoding of the gray
+    (0, 25.0, {})])  # the approximate path of huge pages: the style from a downscaled copy
+def test_global_context_tiles_share_one_page_style(tmp_path, monkeypatch, middle_max_pixels, min_psnr, arch):
     monkeypatch.setattr(colorizer_module, "MIDDLE_MAX_PIXELS", middle_max_pixels)
     torch.manual_seed(0)
-    net = define_G("resnet_6blocks", 3, 3, ngf=8, upsampling="resize", global_context=True,
-                   level_channels=level_channels).eval()
+    net = define_G("resnet_6blocks", 3, 3, ngf=8, upsampling="resize", global_context=True, **arch).eval()
     with torch.no_grad():
         for p in net.context.parameters():
             p.normal_(0.0, 0.1)  # a style that matters: with a style per tile this scores ~17 dB

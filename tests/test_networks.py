@@ -126,3 +126,21 @@ def test_level_channels_let_the_generator_see_absolute_gray():
             define_G("resnet_6blocks", 3, 3, ngf=8, **bad)
     with pytest.raises(ValueError, match="ResNet"):
         define_G("unet_128", 3, 3, ngf=4, level_channels=2)
+
+
+def test_gray_octaves_encode_each_pixel_gray_for_the_stem():
+    net = define_G("resnet_6blocks", 3, 3, ngf=8, gray_octaves=2)
+    assert net.state_dict()["model.1.conv.weight"].shape == (8, 3 + 4, 7, 7)
+    assert set(net.state_dict()) - set(define_G("resnet_6blocks", 3, 3, ngf=8).state_dict()) == {
+        "model.1.conv.weight", "model.1.conv.bias"}, "only the stem's keys differ from upstream's"
+    seen = []
+    net.model[1].conv.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    page = torch.full((1, 3, 16, 16), -0.5)  # gray 0.25 in [0, 1]
+    net(page)
+    # sin and cos of 2 pi * 0.25 and 4 pi * 0.25, after the page (reflection padding keeps a flat page flat)
+    expected = torch.tensor([-0.5, -0.5, -0.5, 1.0, 0.0, 0.0, -1.0]).view(1, 7, 1, 1)
+    assert torch.allclose(seen[0], expected.expand_as(seen[0]), atol=1e-6)
+    with pytest.raises(ValueError, match="gray_octaves"):
+        define_G("resnet_6blocks", 3, 3, ngf=8, gray_octaves=-1)
+    with pytest.raises(ValueError, match="ResNet"):
+        define_G("unet_128", 3, 3, ngf=4, gray_octaves=2)
