@@ -22,10 +22,12 @@ DRAWINGS_RECIPE: Dict[str, Any] = {"output_luma": "multiply", "upsampling": "res
 # layer may reach 1.25 instead, with the product clipped at white. Screentone becomes the flat
 # gray it prints before G_A sees it, since a multiply can only darken the dots. And the grayscale
 # identity shows G_A each color page's luminance, where a flat tint is exactly the gray that its
-# descreened tone prints (`ink` would turn the tints white): the best page row,
-# recipe_descreen_half_gray, in scripts/run_experiment.py.
+# descreened tone prints (`ink` would turn the tints white). And the generator's stem sees each
+# pixel's absolute gray (8 channels past instance norm) and a Fourier encoding of it, since the
+# hues of neighbouring tones can be far apart: the best page row, recipe_descreen_half_gray_fourier
+# in scripts/run_experiment.py.
 PAGES_RECIPE: Dict[str, Any] = {**DRAWINGS_RECIPE, "output_luma": "multiply_headroom", "descreen": True,
-                                "bw_style": "gray"}
+                                "bw_style": "gray", "level_channels": 8, "gray_octaves": 5}
 
 # The demo must show a learning curve and colored probes within ~10 minutes on
 # 2 CPU cores, so the networks are narrow and the images small; everything else

@@ -40,6 +40,8 @@ def test_manga_preset_is_the_page_recipe_and_the_demo_the_drawings_one():
     assert manga.output_luma == "multiply_headroom" and manga.descreen  # plain multiply collapses on pages
     # On pages the grayscale identity uses luminance: a tint's gray is what its descreened tone prints.
     assert manga.bw_style == "gray" and manga.global_context and manga.ema_decay == 0.999
+    # A tone's gray says which tint it stands for: the stem sees it absolutely and Fourier-encoded.
+    assert manga.level_channels == 8 and manga.gray_octaves == 5
     demo = parse_train_options([])
     assert demo.output_luma == "multiply" and not demo.descreen  # the drawings have no screentone
 
