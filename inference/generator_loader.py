@@ -50,27 +50,34 @@ def fitting_flags(state: Dict[str, torch.Tensor], arch: argparse.Namespace, inpu
                   ) -> Optional[str]:
     """The architecture flags under which `state` loads, as a command-line fragment, or None.
 
-    --ngf and --input_nc are read off the first convolution's weights; --netG, --norm,
-    --upsampling, --global_context and --output_nc are tried (the flags given first)."""
+    --ngf, --input_nc and --gray_octaves are read off the first convolution's weights (a
+    GrayEncodingConv stem, model.1.conv, has input_nc + 2 * octaves inputs); --netG, --norm,
+    --upsampling, --global_context and --output_nc are tried (the flags given first). --level_channels
+    leaves no trace in the shapes and is not named."""
     shapes = _conv_shapes(state)
     if not shapes:
         return None
     ngf, first_in = shapes[0][0], shapes[0][1]
+    octaves = 0
+    if "model.1.conv.weight" in state and first_in > input_nc and (first_in - input_nc) % 2 == 0:
+        first_in, octaves = input_nc, (first_in - input_nc) // 2
     last = shapes[-1]
     outputs = dict.fromkeys([output_nc, last[0], last[1]])
     nets = dict.fromkeys([arch.netG, *GENERATORS])
     for net_g, norm, upsampling, context, out_nc in itertools.product(
             nets, dict.fromkeys([arch.norm, "instance", "batch", "none"]),
             dict.fromkeys([arch.upsampling, *UPSAMPLINGS]), dict.fromkeys([arch.global_context, False, True]), outputs):
-        if context and not net_g.startswith("resnet"):
+        if (context or octaves) and not net_g.startswith("resnet"):
             continue
         try:
-            net = define_G(net_g, first_in, out_nc, ngf, norm=norm, upsampling=upsampling, global_context=context)
+            net = define_G(net_g, first_in, out_nc, ngf, norm=norm, upsampling=upsampling, global_context=context,
+                           gray_octaves=octaves)
             net.load_state_dict(strip_upstream_extras(state, net))
         except (RuntimeError, ValueError):
             continue
         return (f"--netG {net_g} --ngf {ngf} --norm {norm} --upsampling {upsampling}"
-                f"{' --global_context' if context else ''} --input_nc {first_in} --output_nc {out_nc}")
+                f"{' --global_context' if context else ''}{f' --gray_octaves {octaves}' if octaves else ''} "
+                f"--input_nc {first_in} --output_nc {out_nc}")
     return None
 
 
@@ -179,7 +186,8 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
                             f"generator ({exc})") from exc
         _load_state(net, _read_weights(path), path, argparse.Namespace(
             netG=args["net_g"], ngf=args["ngf"], norm=args["norm"], upsampling=args["upsampling"],
-            global_context=args["global_context"]), args["input_nc"], args["output_nc"])
+            global_context=args["global_context"], gray_octaves=args["gray_octaves"]), args["input_nc"],
+            args["output_nc"])
         log.info("%s: --netG %s --ngf %d --norm %s%s, described beside it", path, args["net_g"], args["ngf"],
                  args["norm"], ", a moving average" if config.get("average") else "")
         net.eval().requires_grad_(False).to(device)
@@ -237,5 +245,6 @@ def _load_state(net: nn.Module, state: Dict[str, torch.Tensor], source: str, arc
         fits = fitting_flags(state, arch, input_nc, output_nc)
         hint = f"; these weights fit {fits}" if fits else ""
         raise UserError(f"{source} does not fit --netG {arch.netG} --ngf {arch.ngf} --norm {arch.norm} "
-                        f"--upsampling {arch.upsampling}{' --global_context' if arch.global_context else ''} "
+                        f"--upsampling {arch.upsampling}{' --global_context' if arch.global_context else ''}"
+                        f"{f' --gray_octaves {arch.gray_octaves}' if arch.gray_octaves else ''} "
                         f"--input_nc {input_nc} --output_nc {output_nc}{hint}: {detail}") from exc

@@ -97,8 +97,11 @@ class GrayEncodingConv(nn.Module):
         self.conv = nn.Conv2d(in_channels + 2 * octaves, out_channels, kernel_size=7, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        phase = (x[:, :1] + 1.0) * 0.5 * self.frequencies.to(x.dtype)
-        return self.conv(torch.cat([x, torch.sin(phase), torch.cos(phase)], dim=1))
+        # In fp32 even when the network runs in bf16: the top octave turns 2^(octaves-1) 2 pi radians
+        # per unit of gray, and bf16's 8-bit mantissa would scramble its phase.
+        phase = (x[:, :1].float() + 1.0) * 0.5 * self.frequencies.float()
+        encoding = torch.cat([torch.sin(phase), torch.cos(phase)], dim=1).to(x.dtype)
+        return self.conv(torch.cat([x, encoding], dim=1))
 
 
 Style = List[Tuple[torch.Tensor, torch.Tensor]]  # (gamma, beta) per decoder norm, each N x C x 1 x 1

@@ -42,7 +42,7 @@ def add_weights_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--level_channels", type=number_type(int, 0), default=0,
                    help="the weights were trained with --level_channels (the weights alone cannot tell: "
                         "a wrong value loads without error and colorizes wrongly)")
-    g.add_argument("--gray_octaves", type=number_type(int, 0), default=0,
+    g.add_argument("--gray_octaves", type=number_type(int, 0, 8), default=0,
                    help="the weights were trained with --gray_octaves")
     g.add_argument("--no_dropout", action="store_true", default=True, help="accepted for upstream compatibility")
     g.add_argument("--dropout", dest="no_dropout", action="store_false", help="the weights were trained with dropout")

@@ -90,10 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "convolution's output channels skip instance norm, so G sees each pixel's absolute gray "
                         "and not only its contrast with the rest of the crop (a screentone's gray says which "
                         "tint it stands for); 0 = upstream")
-    g.add_argument("--gray_octaves", type=nonneg_int, default=0,
+    g.add_argument("--gray_octaves", type=number_type(int, 0, 8), default=0,
                    help="ResNet generators: the first convolution also sees sin and cos of each pixel's gray at "
                         "this many octaves (models/networks.py GrayEncodingConv), so neighbouring tones can "
-                        "stand for very different tints; 0 = upstream")
+                        "stand for very different tints; 0 = upstream, at most 8 (past that one cycle is "
+                        "shorter than an 8-bit gray step)")
     g.add_argument("--dropout", dest="no_dropout", action="store_false", help="use dropout in the generator")
 
     g = parser.add_argument_group("losses")
@@ -228,9 +229,10 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
     if opt.level_channels and (not opt.netG.startswith("resnet") or opt.norm != "instance"
                                or opt.level_channels >= opt.ngf):
         return (f"--level_channels {opt.level_channels} needs a ResNet --netG, --norm instance and fewer channels "
-                f"than --ngf ({opt.ngf})")
+                f"than --ngf ({opt.ngf}); --preset manga sets 8, pass --level_channels 0 to turn it off")
     if opt.gray_octaves and not opt.netG.startswith("resnet"):
-        return f"--gray_octaves {opt.gray_octaves} needs a ResNet --netG (got --netG {opt.netG})"
+        return (f"--gray_octaves {opt.gray_octaves} needs a ResNet --netG (got --netG {opt.netG}); --preset manga "
+                "sets 5, pass --gray_octaves 0 to turn it off")
     if opt.layer_headroom != HEADROOM and opt.output_luma != "multiply_headroom":
         return f"--layer_headroom only applies to --output_luma multiply_headroom (got --output_luma {opt.output_luma})"
     if opt.white_clip != "hard" and opt.output_luma != "multiply_headroom":

@@ -324,6 +324,8 @@ def test_sigkill_while_a_checkpoint_is_written_then_resume_matches_an_uninterrup
      "--netG resnet_6blocks --ngf 8 --norm instance --upsampling resize --global_context --input_nc 3"),
     (dict(net_g="unet_128", ngf=4, norm="batch"), "--netG unet_128 --ngf 4 --norm batch --upsampling transpose"),
     (dict(net_g="resnet_9blocks", ngf=4, input_nc=1), "--netG resnet_9blocks --ngf 4 --norm instance"),
+    (dict(net_g="resnet_6blocks", ngf=4, gray_octaves=2),  # the stem's extra inputs say how many octaves
+     "--netG resnet_6blocks --ngf 4 --norm instance --upsampling transpose --gray_octaves 2 --input_nc 3"),
 ])
 def test_weights_that_do_not_fit_name_the_flags_that_would(tmp_path, capsys, built, fits):
     run_dir = tmp_path / "ck" / "up"
