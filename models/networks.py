@@ -92,14 +92,15 @@ class GrayEncodingConv(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, octaves: int, bias: bool) -> None:
         super().__init__()
-        frequencies = (2.0 * math.pi) * 2.0 ** torch.arange(octaves, dtype=torch.float32)
-        self.register_buffer("frequencies", frequencies.view(1, octaves, 1, 1), persistent=False)
+        self.octaves = octaves
         self.conv = nn.Conv2d(in_channels + 2 * octaves, out_channels, kernel_size=7, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # In fp32 even when the network runs in bf16: the top octave turns 2^(octaves-1) 2 pi radians
-        # per unit of gray, and bf16's 8-bit mantissa would scramble its phase.
-        phase = (x[:, :1].float() + 1.0) * 0.5 * self.frequencies.float()
+        # per unit of gray, and bf16's 8-bit mantissa would scramble its phase. The frequencies are made
+        # here rather than kept as a buffer, which casting the network to bf16 would round (100.53 -> 100.5).
+        frequencies = (2.0 * math.pi) * 2.0 ** torch.arange(self.octaves, dtype=torch.float32, device=x.device)
+        phase = (x[:, :1].float() + 1.0) * 0.5 * frequencies.view(1, self.octaves, 1, 1)
         encoding = torch.cat([torch.sin(phase), torch.cos(phase)], dim=1).to(x.dtype)
         return self.conv(torch.cat([x, encoding], dim=1))
 
