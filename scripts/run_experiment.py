@@ -106,7 +106,7 @@ KEPT = ("--flat_fills", "--keep_bubbles")
 HALF_GRAY = (*GRAY_ID, "--bw_style", "gray", "--descreen", *HALF_WIDTH)
 
 
-def kept(name: str) -> "Config":
+def kept(name: str) -> Config:
     """The test-time variant that colorizes `name`'s runs with flat fills and speech bubbles kept."""
     return Config(f"{name}'s runs colorized with --flat_fills and --keep_bubbles", (), (*HALF_WIDTH_TEST, *KEPT), name)
 
@@ -196,7 +196,7 @@ CONFIGS: Dict[str, Config] = {
     "recipe_descreen_half_gray": Config("recipe_descreen_half with luminance B/W for the grayscale identity: a "
                                         "color page's flat tint becomes the flat gray a descreened scan shows "
                                         "there, so G_A learns gray -> tint from pairs whose answer is known",
-                                        (*HEADROOM, *GRAY_ID, "--bw_style", "gray", "--descreen", *HALF_WIDTH),
+                                        (*HEADROOM, *HALF_GRAY),
                                         HALF_WIDTH_TEST),
     "recipe_descreen_half_gray15_kept": Config("recipe_descreen_half_gray_kept with the grayscale identity three "
                                                "times as strong (15): its pairs are the only ones that say which "
@@ -206,13 +206,12 @@ CONFIGS: Dict[str, Config] = {
     "recipe_descreen_half_gray_level": Config("recipe_descreen_half_gray with 8 of the generator's 24 stem channels "
                                               "kept out of instance norm (--level_channels): instance norm hides a "
                                               "pixel's absolute gray, which is what says which tint a tone stands for",
-                                              (*HEADROOM, *GRAY_ID, "--bw_style", "gray", "--descreen", *HALF_WIDTH,
-                                               "--level_channels", "8"), HALF_WIDTH_TEST),
+                                              (*HEADROOM, *HALF_GRAY, "--level_channels", "8"), HALF_WIDTH_TEST),
     "recipe_descreen_half_gray_mixed": Config("recipe_descreen_half_gray trained on a corpus of half pages, half "
                                               "single drawings of the same characters (run with --dataroot of a "
                                               "folder whose trainA/trainB hold both; val and test are the pages'): "
                                               "a drawing shows one character large, with its colors",
-                                              (*HEADROOM, *GRAY_ID, "--bw_style", "gray", "--descreen", *HALF_WIDTH),
+                                              (*HEADROOM, *HALF_GRAY),
                                               HALF_WIDTH_TEST),
     "recipe_descreen_half_gray_h15": Config("recipe_descreen_half_gray with the color layer's bound at 1.5 instead "
                                             "of 1.25 (--layer_headroom): dusk, night and sky need 1.34x, 1.39x and "
@@ -235,20 +234,11 @@ CONFIGS: Dict[str, Config] = {
     # Test-time variants: the runs of `weights_of`, colorized differently (no training).
     "recipe_descreen_half_flat": Config("recipe_descreen_half's runs colorized with --flat_fills",
                                         (), (*HALF_WIDTH_TEST, "--flat_fills"), "recipe_descreen_half"),
-    "recipe_descreen_half_kept": Config("recipe_descreen_half's runs colorized with --flat_fills and --keep_bubbles",
-                                        (), (*HALF_WIDTH_TEST, *KEPT), "recipe_descreen_half"),
-    "recipe_descreen_half_gray_kept": Config("recipe_descreen_half_gray's runs colorized with --flat_fills and "
-                                             "--keep_bubbles", (), (*HALF_WIDTH_TEST, *KEPT),
-                                             "recipe_descreen_half_gray"),
-    "recipe_descreen_half_gray_level_kept": Config("recipe_descreen_half_gray_level's runs colorized with "
-                                                   "--flat_fills and --keep_bubbles", (), (*HALF_WIDTH_TEST, *KEPT),
-                                                   "recipe_descreen_half_gray_level"),
-    "recipe_descreen_half_gray_mixed_kept": Config("recipe_descreen_half_gray_mixed's runs colorized with "
-                                                   "--flat_fills and --keep_bubbles", (), (*HALF_WIDTH_TEST, *KEPT),
-                                                   "recipe_descreen_half_gray_mixed"),
-    **{f"{name}_kept": kept(name) for name in ("recipe_descreen_half_gray_fourier", "recipe_descreen_half_gray_h15", "recipe_descreen_half_gray_nogc",
-                                                              "recipe_descreen_half_gray_st",
-                                                              "recipe_descreen_half_gray_h15st")},
+    **{f"{name}_kept": kept(name)
+       for name in ("recipe_descreen_half", "recipe_descreen_half_gray", "recipe_descreen_half_gray_level",
+                    "recipe_descreen_half_gray_mixed", "recipe_descreen_half_gray_fourier",
+                    "recipe_descreen_half_gray_h15", "recipe_descreen_half_gray_nogc", "recipe_descreen_half_gray_st",
+                    "recipe_descreen_half_gray_h15st")},
     "recipe_descreen_kept": Config("recipe_descreen's runs colorized with --flat_fills and --keep_bubbles", (), KEPT,
                                    "recipe_descreen"),
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),
