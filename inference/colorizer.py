@@ -24,6 +24,7 @@ from PIL import Image
 
 from data.transforms import scale_width, to_tensor
 from models.color import HEADROOM, OUTPUT_LUMA_MODES, output_with_luma
+from models.fast_conv import CONV_ALGORITHMS, use_fast_convolutions
 from models.networks import RESNET_SMALLEST_SIDE, ResnetGenerator, Style, modulate
 
 # Pages above this many pixels are tiled unless --tile_size says otherwise; by bytes per stored
@@ -247,13 +248,14 @@ def _blend_weights(length: int, overlap: int, first: bool, last: bool) -> torch.
 
 class Colorizer:
     """Runs a generator on PIL pages. The generator must already be in eval mode, and is adapted in
-    place: its InstanceNorm layers become PageStatsNorm and, for bf16/fp16 on CPU, its weights are
-    cast and stored channels-last. Give each Colorizer its own generator."""
+    place: its InstanceNorm layers become PageStatsNorm, for bf16/fp16 on CPU its weights are cast and
+    stored channels-last, and for fp32 on CPU with `conv_algorithm` "auto" its large convolutions
+    run by Winograd or FFT (models/fast_conv.py). Give each Colorizer its own generator."""
 
     def __init__(self, net: nn.Module, device: torch.device, multiple: int, output_nc: int, input_nc: int,
                  precision: str = "fp32", tile_size: Optional[int] = None, tile_overlap: int = 64,
                  output_luma: str = "generator", work_width: Optional[int] = None,
-                 layer_headroom: float = HEADROOM) -> None:
+                 layer_headroom: float = HEADROOM, conv_algorithm: str = "auto") -> None:
         """`output_luma` (models/color.py): "input" keeps the page's own luminance at full resolution
         and takes only color from the generator (test.py --keep_lines); "darker" and "multiply"
         combine the full-resolution page with the output as the model was trained (multiply_headroom
@@ -268,6 +270,8 @@ class Colorizer:
         self.tile_overlap = tile_overlap
         if output_luma not in OUTPUT_LUMA_MODES:
             raise ValueError(f"unknown output_luma {output_luma!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}")
+        if conv_algorithm not in CONV_ALGORITHMS:
+            raise ValueError(f"unknown conv_algorithm {conv_algorithm!r}; choose from {', '.join(CONV_ALGORITHMS)}")
         self.output_luma = output_luma
         self.layer_headroom = layer_headroom
         self.work_width = work_width
@@ -280,6 +284,8 @@ class Colorizer:
         self.cast_dtype = self.dtype if device.type == "cpu" else None
         if self.cast_dtype is not None:
             net.to(self.cast_dtype).to(memory_format=torch.channels_last)
+        fp32_on_cpu = device.type == "cpu" and self.dtype is None
+        self.fast_convolutions = use_fast_convolutions(net) if conv_algorithm == "auto" and fp32_on_cpu else 0
 
     def _tile_size_for(self, h: int, w: int) -> int:
         if self.tile_size is not None:
