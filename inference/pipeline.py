@@ -78,7 +78,7 @@ def working_width(preprocess: str, load_size: Optional[int], gen: LoadedGenerato
 def build_pipeline(opt: argparse.Namespace, device: torch.device) -> PagePipeline:
     """The generator that test.py's flags name (--checkpoints_dir, --name, --epoch, --load_iter,
     --direction/--model_suffix, --no_ema) set up as --keep_lines, --preprocess, --load_size,
-    --precision, --conv_algorithm, --tile_size/--tile_overlap, --flat_fills and --keep_bubbles ask. UserError if the weights are
+    --precision, --cpu_kernels, --tile_size/--tile_overlap, --flat_fills and --keep_bubbles ask. UserError if the weights are
     missing or do not fit."""
     label = checkpoint_label(opt.epoch, opt.load_iter)
     gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), label, generator_network(opt), opt, device,
@@ -92,5 +92,5 @@ def build_pipeline(opt: argparse.Namespace, device: torch.device) -> PagePipelin
     colorizer = Colorizer(gen.net, device, required_multiple(gen.net_g), output_nc=gen.output_nc,
                           input_nc=gen.input_nc, precision=precision, tile_size=opt.tile_size,
                           tile_overlap=opt.tile_overlap, output_luma=output_luma, work_width=work_width,
-                          layer_headroom=gen.layer_headroom, conv_algorithm=opt.conv_algorithm)
+                          layer_headroom=gen.layer_headroom, cpu_kernels=opt.cpu_kernels)
     return PagePipeline(gen, colorizer, precision, work_width, opt.flat_fills, opt.keep_bubbles)

@@ -9,7 +9,7 @@ import math
 from typing import Optional, Sequence
 
 from data.comic_archive import DEFAULT_SIZE_LIMIT_MB
-from models.fast_conv import CONV_ALGORITHMS
+from models.fast_conv import CPU_KERNELS
 from models.networks import GENERATORS, NORMS, UPSAMPLINGS
 from options.types import gpu_ids_type, number_type, run_name_problem
 from util.device import PRECISION_CHOICES
@@ -73,9 +73,9 @@ def add_processing_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tile_overlap", type=pos_int, default=64, help="pixels each tile shares with its neighbours")
     g.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
                    help="compute precision (bf16/fp16 via autocast); auto: bf16 where the hardware has it natively")
-    g.add_argument("--conv_algorithm", default="auto", choices=CONV_ALGORITHMS,
-                   help="auto: in fp32 on a CPU, large 3x3 and 7x7 convolutions run by Winograd/FFT (NNPACK), "
-                        "2x faster, equal to rounding (models/fast_conv.py); direct: PyTorch's own convolutions")
+    g.add_argument("--cpu_kernels", default="fast", choices=CPU_KERNELS,
+                   help="fast: in fp32 on a CPU, Winograd/FFT convolutions (NNPACK) and an in-place instance norm, "
+                        "~2x faster, equal up to rounding (models/fast_conv.py); upstream: PyTorch's own layers")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA if present, else CPU")
     g.add_argument("--gpu_ids", type=gpu_ids_type, default="0", help="GPU id; -1 for CPU")
 

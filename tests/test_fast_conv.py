@@ -48,12 +48,12 @@ def test_swap_keeps_the_weights_and_the_result(nnpack_calls):
 
 def test_direct_forward_wherever_nnpack_would_not_serve(nnpack_calls):
     torch.manual_seed(0)
-    conv = torch.nn.Conv2d(16, 16, 3, padding=1)
+    conv = torch.nn.Conv2d(16, 16, 3)
     fast = FastConv2d.from_conv(conv)
     x = torch.rand(1, 16, 80, 80)
     assert torch.equal(fast(x), conv(x))  # gradients on: training keeps PyTorch's own convolution
     with torch.no_grad():
-        assert torch.equal(fast(x[:, :, :40]), conv(x[:, :, :40]))  # 40 px: too small to gain
+        assert torch.equal(fast(x[:, :, :40]), conv(x[:, :, :40]))  # 38 px out: too small to gain
         assert torch.equal(fast.bfloat16()(x.bfloat16()), conv.bfloat16()(x.bfloat16()))  # not fp32
         assert nnpack_calls == []
         fast.float()(x)
@@ -65,12 +65,12 @@ def test_colorizer_uses_them_only_for_fp32_on_cpu():
     net = define_G("resnet_6blocks", 3, 3, ngf=16)
     cpu = torch.device("cpu")
     assert Colorizer(copy.deepcopy(net).eval(), cpu, 4, output_nc=3, input_nc=3).fast_convolutions > 0
-    assert Colorizer(copy.deepcopy(net).eval(), cpu, 4, output_nc=3, input_nc=3, conv_algorithm="direct"
+    assert Colorizer(copy.deepcopy(net).eval(), cpu, 4, output_nc=3, input_nc=3, cpu_kernels="upstream"
                      ).fast_convolutions == 0
     assert Colorizer(copy.deepcopy(net).eval(), cpu, 4, output_nc=3, input_nc=3, precision="bf16"
                      ).fast_convolutions == 0
-    with pytest.raises(ValueError, match="conv_algorithm"):
-        Colorizer(copy.deepcopy(net).eval(), cpu, 4, output_nc=3, input_nc=3, conv_algorithm="winograd")
+    with pytest.raises(ValueError, match="cpu_kernels"):
+        Colorizer(copy.deepcopy(net).eval(), cpu, 4, output_nc=3, input_nc=3, cpu_kernels="winograd")
 
 
 def test_exact_tiling_stays_exact_with_fast_convolutions():
@@ -79,7 +79,7 @@ def test_exact_tiling_stays_exact_with_fast_convolutions():
     rng = np.random.default_rng(0)
     page = Image.fromarray(rng.integers(0, 255, (40, 30), dtype=np.uint8)).resize((300, 400), Image.BILINEAR).convert("RGB")
     whole = Colorizer(copy.deepcopy(net), torch.device("cpu"), 4, output_nc=3, input_nc=3, tile_size=0,
-                      conv_algorithm="direct").colorize(page)
+                      cpu_kernels="upstream").colorize(page)
     colorizer = Colorizer(copy.deepcopy(net), torch.device("cpu"), 4, output_nc=3, input_nc=3, tile_size=128)
     tiled = colorizer.colorize(page)
     assert colorizer.fast_convolutions > 0
@@ -89,8 +89,8 @@ def test_exact_tiling_stays_exact_with_fast_convolutions():
 
 def test_test_py_refuses_an_unknown_algorithm(capsys):
     with pytest.raises(SystemExit):
-        colorize_cli.main(["--dataroot", "x", "--conv_algorithm", "fft"])
-    assert "--conv_algorithm" in capsys.readouterr().err
+        colorize_cli.main(["--dataroot", "x", "--cpu_kernels", "fft"])
+    assert "--cpu_kernels" in capsys.readouterr().err
 
 
 def test_large_inputs_run_in_bands_with_the_same_result(monkeypatch, nnpack_calls):
@@ -125,3 +125,44 @@ def test_banded_transposed_convolution_equals_the_whole(monkeypatch, kernel, str
     assert len(calls) == 8 + 1  # the whole (nn.ConvTranspose2d's own call) and 8 bands
     assert parts.shape == whole.shape and torch.allclose(parts, whole, atol=1e-5)
     assert torch.equal(banded(x), conv(x))  # with gradients: nn.ConvTranspose2d's own forward
+
+
+def test_a_reflection_padding_is_folded_into_the_convolution(monkeypatch, nnpack_calls):
+    torch.manual_seed(0)
+    direct = torch.nn.Sequential(torch.nn.ReflectionPad2d(3), torch.nn.Conv2d(16, 8, 7), torch.nn.ReLU())
+    fast = copy.deepcopy(direct)
+    assert use_fast_convolutions(fast) == 1
+    assert isinstance(fast[0], torch.nn.Identity) and fast[1].padding_mode == "reflect"
+    x = torch.rand(1, 16, 90, 70)
+    with torch.no_grad():
+        whole = fast(x)
+        monkeypatch.setattr(fast_conv, "FAST_BAND_BYTES", 20 * (16 + 8) * 76 * 4)  # bands of 20 rows
+        banded = fast(x)
+        expected = direct(x)
+    assert [shape[2:] for shape in nnpack_calls] == [(96, 76)] + [(26, 76)] * 4 + [(16, 76)]
+    assert torch.allclose(whole, expected, atol=1e-5) and torch.allclose(banded, expected, atol=1e-5)
+    assert torch.equal(fast(x), direct(x))  # with gradients: nn.Conv2d's own reflection padding
+    with pytest.raises(ValueError, match="unpadded"):
+        FastConv2d.from_conv(torch.nn.Conv2d(16, 16, 3, padding=1))
+
+
+def test_resnet_block_without_autograd_adds_in_place_to_the_same_sum():
+    torch.manual_seed(0)
+    net = define_G("resnet_6blocks", 3, 3, ngf=8).eval()
+    x = torch.rand(1, 3, 40, 40) * 2 - 1
+    with_grad = net(x)
+    with torch.no_grad():
+        assert torch.equal(net(x), with_grad)
+
+
+def test_fast_kernels_normalise_in_place_within_rounding():
+    torch.manual_seed(0)
+    net = define_G("resnet_6blocks", 3, 3, ngf=16).eval()
+    x = torch.rand(1, 3, 96, 80) * 2 - 1
+    fast = Colorizer(copy.deepcopy(net), torch.device("cpu"), 4, output_nc=3, input_nc=3, tile_size=0)
+    upstream = Colorizer(copy.deepcopy(net), torch.device("cpu"), 4, output_nc=3, input_nc=3, tile_size=0,
+                         cpu_kernels="upstream")
+    assert all(norm.in_place for norm in fast.norms) and not any(norm.in_place for norm in upstream.norms)
+    a, b = fast.run_tensor(x), upstream.run_tensor(x)
+    assert torch.equal(b, net(x).detach())  # upstream: PyTorch's own layers, bit for bit
+    assert 0 < (a - b).abs().max() < 1e-4
