@@ -24,12 +24,16 @@ from PIL import Image
 
 from data.transforms import scale_width, to_tensor
 from models.color import HEADROOM, OUTPUT_LUMA_MODES, output_with_luma
-from models.fast_conv import CPU_KERNELS, use_fast_convolutions
+from models.fast_conv import CPU_KERNELS, fast_convolutions_available, use_fast_convolutions
 from models.networks import RESNET_SMALLEST_SIDE, ResnetGenerator, Style, modulate
 
 # Pages above this many pixels are tiled unless --tile_size says otherwise; by bytes per stored
 # value, so both budgets keep a whole resnet_9blocks ngf 64 pass under ~1.5 GB.
 AUTO_TILE_PIXELS = {4: 1_000_000, 2: 2_500_000}
+# With --cpu_kernels fast every large convolution runs in bands (models/fast_conv.py) and the norms in
+# place: a whole fp32 pass measured 1130 MB over the process's own ~320 MB on a 1200x1700 page (550
+# bytes per pixel, resnet_9blocks ngf 64), so pages up to this size stay under ~1.5 GB untiled.
+FAST_AUTO_TILE_PIXELS = 2_100_000
 AUTO_TILE_SIZE = 768
 STATS_MAX_PIXELS = 1_000_000  # approximate path: statistics from a copy downscaled to this size
 MIDDLE_MAX_PIXELS = 6_000_000  # exact path up to this page size (its memory grows as pixels * ngf / 2)
@@ -300,7 +304,9 @@ class Colorizer:
             size = self.tile_size
         else:
             element = torch.finfo(self.cast_dtype or torch.float32).bits // 8
-            size = AUTO_TILE_SIZE if h * w > AUTO_TILE_PIXELS[element] else 0
+            banded = self.fast_convolutions and fast_convolutions_available()  # the 3x3s banded too
+            limit = FAST_AUTO_TILE_PIXELS if banded else AUTO_TILE_PIXELS[element]
+            size = AUTO_TILE_SIZE if h * w > limit else 0
         if size <= 0 or (h <= size and w <= size):
             return 0
         return max(self.multiple, size // self.multiple * self.multiple)

@@ -23,9 +23,10 @@ NNPACK's workspace is about three times its output (1.4 GB for the 7x7 output co
 no more time per row than the whole.
 
 A transposed convolution (upstream's upsampling) on a whole half-resolution page needs about three
-times its output in oneDNN's temporary layouts: 0.75 GB at the peak for the first upsampling of a
+times its output in oneDNN's temporary layouts (a strided one, the downsampling, about twice): 0.75 GB at the peak for the first upsampling of a
 1200x1700 page, more than the rest of the generator. Run over bands of input rows whose outputs are
-summed where they overlap, it needs only its output; and each band runs channels-last, where
+summed where they overlap, it needs only its output (the strided one runs over bands of output
+rows); and each band runs channels-last, where
 oneDNN's transposed convolution is 2.7x faster than on NCHW maps (150 against 55 GFLOP/s).
 """
 
@@ -93,13 +94,9 @@ class FastConv2d(nn.Conv2d):
         return max(tile, FAST_BAND_BYTES // per_row // tile * tile)
 
     def _band(self, x: torch.Tensor, top: int, bottom: int) -> torch.Tensor:
-        """The (padded) input rows that output rows [top, bottom) need, contiguous."""
-        pad, height = self.padding[0], x.shape[2]
-        first, last = top - pad, bottom + self.kernel_size[0] - 1 - pad  # in unpadded rows
-        rows = x[:, :, max(0, first):min(height, last)]
-        if pad:
-            rows = F.pad(rows, (pad, pad, max(0, -first), max(0, last - height)), mode="reflect")
-        return rows.contiguous()  # NCHW, as NNPACK reads it
+        """The input rows that output rows [top, bottom) need, reflection-padded, contiguous (NNPACK reads NCHW)."""
+        pad = self.padding[0]
+        return _padded_rows(x, top - pad, bottom + self.kernel_size[0] - 1 - pad, pad, "reflect")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self._runs_fast(x):
@@ -113,6 +110,48 @@ class FastConv2d(nn.Conv2d):
             bottom = min(out_h, top + rows)
             out[:, :, top:bottom] = torch._nnpack_spatial_convolution(self._band(x, top, bottom), self.weight,
                                                                       self.bias, [0, 0], [1, 1])
+        return out
+
+
+def _padded_rows(x: torch.Tensor, first: int, last: int, pad_w: int, mode: str) -> torch.Tensor:
+    """Rows [first, last) of N x C x H x W `x`, rows outside [0, H) and `pad_w` columns on each side
+    filled by F.pad's `mode`, as a contiguous tensor."""
+    height = x.shape[2]
+    rows = x[:, :, max(0, first):min(height, last)]
+    top, bottom = max(0, -first), max(0, last - height)
+    if top or bottom or pad_w:
+        rows = F.pad(rows, (pad_w, pad_w, top, bottom), mode=mode)
+    return rows.contiguous()
+
+
+class BandedConv2d(nn.Conv2d):
+    """A strided nn.Conv2d (the generators' downsampling; same parameters and keys) whose CPU forward
+    without gradients, on inputs taller than a band, runs over bands of output rows: oneDNN's
+    temporary layouts then hold a band, not the whole map. Build it with `from_conv`."""
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d) -> "BandedConv2d":
+        banded = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                     padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
+                     bias=conv.bias is not None, padding_mode=conv.padding_mode,
+                     device=conv.weight.device, dtype=conv.weight.dtype)
+        banded.weight = conv.weight
+        banded.bias = conv.bias
+        return banded
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (stride, stride_w), (pad, pad_w), (kernel, kernel_w) = self.stride, self.padding, self.kernel_size
+        out_h = (x.shape[2] + 2 * pad - kernel) // stride + 1
+        out_w = (x.shape[3] + 2 * pad_w - kernel_w) // stride_w + 1
+        per_row = x.shape[0] * (self.in_channels * x.shape[3] * stride + self.out_channels * out_w) * x.element_size()
+        rows = max(1, FAST_BAND_BYTES // per_row)
+        if torch.is_grad_enabled() or x.device.type != "cpu" or x.dim() != 4 or rows >= out_h:
+            return super().forward(x)
+        out = x.new_empty(x.shape[0], self.out_channels, out_h, out_w)
+        for top in range(0, out_h, rows):
+            bottom = min(out_h, top + rows)
+            band = _padded_rows(x, top * stride - pad, (bottom - 1) * stride - pad + kernel, pad_w, "constant")
+            out[:, :, top:bottom] = F.conv2d(band, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return out
 
 
@@ -174,7 +213,10 @@ def _eligible(conv: nn.Module) -> bool:
 
 
 def _bandable(conv: nn.Module) -> bool:
-    return type(conv) is nn.ConvTranspose2d and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
+    """A transposed or strided convolution that bands of rows can compute."""
+    strided = type(conv) is nn.Conv2d and conv.stride != (1, 1)
+    return ((type(conv) is nn.ConvTranspose2d or strided) and conv.dilation == (1, 1)
+            and conv.padding_mode == "zeros" and not isinstance(conv.padding, str))
 
 
 def _reflection(pad: nn.Module) -> int:
@@ -186,8 +228,8 @@ def _reflection(pad: nn.Module) -> int:
 
 def use_fast_convolutions(net: nn.Module) -> int:
     """Swap `net`'s eligible nn.Conv2d layers for FastConv2d (where NNPACK runs; a reflection
-    padding just before one in an nn.Sequential becomes nn.Identity and is folded into it) and its
-    nn.ConvTranspose2d layers for BandedConvTranspose2d, in place (the state dict is unchanged:
+    padding just before one in an nn.Sequential becomes nn.Identity and is folded into it), its
+    strided ones for BandedConv2d and its nn.ConvTranspose2d layers for BandedConvTranspose2d, in place (the state dict is unchanged:
     padding has no parameters); returns how many convolutions were swapped."""
     fast = fast_convolutions_available()
     swapped = 0
@@ -201,7 +243,8 @@ def use_fast_convolutions(net: nn.Module) -> int:
                     setattr(parent, children[i - 1][0], nn.Identity())
                 setattr(parent, name, FastConv2d.from_conv(child, reflect))
             elif _bandable(child):
-                setattr(parent, name, BandedConvTranspose2d.from_conv(child))
+                banded = BandedConvTranspose2d if isinstance(child, nn.ConvTranspose2d) else BandedConv2d
+                setattr(parent, name, banded.from_conv(child))
             else:
                 continue
             swapped += 1

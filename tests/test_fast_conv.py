@@ -34,8 +34,10 @@ def test_swap_keeps_the_weights_and_the_result(nnpack_calls):
     torch.manual_seed(0)
     net = define_G("resnet_6blocks", 3, 3, ngf=16, upsampling="resize").eval()
     fast = copy.deepcopy(net)
-    # The 7x7 stem and output, the resize-convolutions' 3x3s and the blocks' 3x3s; not the stride-2 convs.
-    assert use_fast_convolutions(fast) == 2 + 2 + 12
+    # The 7x7 stem and output, the resize-convolutions' 3x3s and the blocks' 3x3s, and the stride-2 convs in bands.
+    assert use_fast_convolutions(fast) == 2 + 2 + 12 + 2
+    assert [type(m).__name__ for m in fast.model if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)] == \
+        ["BandedConv2d"] * 2
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), fast.state_dict().values()))
     assert list(net.state_dict()) == list(fast.state_dict())
     x = torch.rand(1, 3, 128, 96) * 2 - 1
@@ -166,3 +168,20 @@ def test_fast_kernels_normalise_in_place_within_rounding():
     a, b = fast.run_tensor(x), upstream.run_tensor(x)
     assert torch.equal(b, net(x).detach())  # upstream: PyTorch's own layers, bit for bit
     assert 0 < (a - b).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("kernel,stride,padding", [(3, 2, 1), (4, 2, 1), (3, 3, 0), (5, 2, 2)])
+def test_banded_strided_convolution_equals_the_whole(monkeypatch, kernel, stride, padding):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(8, 16, kernel, stride=stride, padding=padding)
+    banded = fast_conv.BandedConv2d.from_conv(conv)
+    x = torch.randn(2, 8, 41, 23)
+    out_w = (23 + 2 * padding - kernel) // stride + 1
+    monkeypatch.setattr(fast_conv, "FAST_BAND_BYTES", 4 * 2 * (8 * 23 * stride + 16 * out_w) * 4)  # 4 rows a band
+    calls = []
+    real = torch.nn.functional.conv2d
+    monkeypatch.setattr(torch.nn.functional, "conv2d", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with torch.no_grad():
+        whole, parts = conv(x), banded(x)
+    assert len(calls) == 1 + -(-whole.shape[2] // 4)
+    assert parts.shape == whole.shape and torch.allclose(parts, whole, atol=1e-6)
