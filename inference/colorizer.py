@@ -304,7 +304,9 @@ class Colorizer:
             size = self.tile_size
         else:
             element = torch.finfo(self.cast_dtype or torch.float32).bits // 8
-            banded = self.fast_convolutions and fast_convolutions_available()  # the 3x3s banded too
+            # The budget was measured for upstream's plain decoder; a page style's modulation adds
+            # full-resolution maps (2.2 GB untiled for a 1200x1700 page), so styled ones keep the fp32 limit.
+            banded = self.fast_convolutions and fast_convolutions_available() and not self.styled
             limit = FAST_AUTO_TILE_PIXELS if banded else AUTO_TILE_PIXELS[element]
             size = AUTO_TILE_SIZE if h * w > limit else 0
         if size <= 0 or (h <= size and w <= size):
