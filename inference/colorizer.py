@@ -24,13 +24,13 @@ from PIL import Image
 
 from data.transforms import scale_width, to_tensor
 from models.color import HEADROOM, OUTPUT_LUMA_MODES, output_with_luma
-from models.fast_conv import CPU_KERNELS, fast_convolutions_available, use_fast_convolutions
+from models.fast_conv import CPU_KERNELS, FastConv2d, use_fast_convolutions
 from models.networks import RESNET_SMALLEST_SIDE, ResnetGenerator, Style, modulate
 
 # Pages above this many pixels are tiled unless --tile_size says otherwise; by bytes per stored
 # value, so both budgets keep a whole resnet_9blocks ngf 64 pass under ~1.5 GB.
 AUTO_TILE_PIXELS = {4: 1_000_000, 2: 2_500_000}
-# With --cpu_kernels fast every large convolution runs in bands (models/fast_conv.py) and the norms in
+# With --cpu_kernels fast (and NNPACK) every large convolution of a plain ResNet generator runs in bands (models/fast_conv.py) and the norms in
 # place: a whole fp32 pass measured 1130 MB over the process's own ~320 MB on a 1200x1700 page (550
 # bytes per pixel, resnet_9blocks ngf 64), so pages up to this size stay under ~1.5 GB untiled.
 FAST_AUTO_TILE_PIXELS = 2_100_000
@@ -295,7 +295,9 @@ class Colorizer:
             net.to(self.cast_dtype).to(memory_format=torch.channels_last)
         fp32_on_cpu = device.type == "cpu" and self.dtype is None
         fast = cpu_kernels == "fast" and fp32_on_cpu
-        self.fast_convolutions = use_fast_convolutions(net) if fast else 0
+        if fast:
+            use_fast_convolutions(net)
+        self.fast_convolutions = sum(isinstance(m, FastConv2d) for m in net.modules())  # those NNPACK runs
         for norm in self.norms:
             norm.in_place = fast
 
@@ -304,9 +306,10 @@ class Colorizer:
             size = self.tile_size
         else:
             element = torch.finfo(self.cast_dtype or torch.float32).bits // 8
-            # The budget was measured for upstream's plain decoder; a page style's modulation adds
-            # full-resolution maps (2.2 GB untiled for a 1200x1700 page), so styled ones keep the fp32 limit.
-            banded = self.fast_convolutions and fast_convolutions_available() and not self.styled
+            # The budget was measured for upstream's ResNet; a page style's modulation adds
+            # full-resolution maps (2.2 GB untiled for a 1200x1700 page), so styled ones, and the
+            # unmeasured U-Nets, keep the fp32 limit.
+            banded = self.fast_convolutions and self.split is not None and not self.styled
             limit = FAST_AUTO_TILE_PIXELS if banded else AUTO_TILE_PIXELS[element]
             size = AUTO_TILE_SIZE if h * w > limit else 0
         if size <= 0 or (h <= size and w <= size):

@@ -28,6 +28,9 @@ times its output in oneDNN's temporary layouts (a strided one, the downsampling,
 summed where they overlap, it needs only its output (the strided one runs over bands of output
 rows); and each band runs channels-last, where
 oneDNN's transposed convolution is 2.7x faster than on NCHW maps (150 against 55 GFLOP/s).
+
+PyTorch owns NNPACK's state: its thread pool is sized by torch's thread count at the first call,
+and its workspace stays at the largest size a call needed, for the life of the thread.
 """
 
 from typing import List, Optional, Tuple
@@ -49,7 +52,7 @@ FAST_MIN_CHANNELS = 16
 # A band's input and output together stay under this many bytes; NNPACK's workspace adds ~2.6
 # times that. A band's rows are whole output tiles: 6 for Winograd F(6x6, 3x3), 10 for the
 # 16-point FFT of a 7x7 kernel.
-FAST_BAND_BYTES = 64 * 2 ** 20
+FAST_BAND_BYTES = 40 * 2 ** 20
 FAST_TILE_ROWS = {3: 6, 7: 10}
 
 
@@ -66,13 +69,16 @@ class FastConv2d(nn.Conv2d):
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, reflect: int = 0) -> "FastConv2d":
-        """`conv` (unpadded) preceded by a reflection padding of `reflect` px on every side."""
-        if conv.padding != (0, 0):
-            raise ValueError(f"FastConv2d takes unpadded convolutions, got padding {conv.padding}")
+        """`conv` (unpadded) preceded by a reflection padding of `reflect` px on every side, at most
+        (kernel - 1) / 2. ValueError otherwise."""
+        if conv.padding != (0, 0) or not 0 <= reflect <= (conv.kernel_size[0] - 1) // 2:
+            raise ValueError(f"FastConv2d takes an unpadded convolution and a reflection padding of at most "
+                             f"(kernel - 1) / 2, got padding {conv.padding} and reflect {reflect}")
+        # Built on the meta device: a CPU build would draw initial weights from torch's generator
+        # only to replace them, and shift every random number drawn after the swap.
         fast = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
                    padding=reflect, dilation=conv.dilation, groups=conv.groups,
-                   bias=conv.bias is not None, padding_mode="reflect" if reflect else "zeros",
-                   device=conv.weight.device, dtype=conv.weight.dtype)
+                   bias=conv.bias is not None, padding_mode="reflect" if reflect else "zeros", device="meta")
         fast.weight = conv.weight  # shared, not copied: the swap keeps the network's parameters
         fast.bias = conv.bias
         return fast
@@ -133,8 +139,7 @@ class BandedConv2d(nn.Conv2d):
     def from_conv(cls, conv: nn.Conv2d) -> "BandedConv2d":
         banded = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
                      padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
-                     bias=conv.bias is not None, padding_mode=conv.padding_mode,
-                     device=conv.weight.device, dtype=conv.weight.dtype)
+                     bias=conv.bias is not None, padding_mode=conv.padding_mode, device="meta")
         banded.weight = conv.weight
         banded.bias = conv.bias
         return banded
@@ -166,7 +171,7 @@ class BandedConvTranspose2d(nn.ConvTranspose2d):
         banded = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
                      padding=conv.padding, output_padding=conv.output_padding, groups=conv.groups,
                      bias=conv.bias is not None, dilation=conv.dilation, padding_mode=conv.padding_mode,
-                     device=conv.weight.device, dtype=conv.weight.dtype)
+                     device="meta")
         banded.weight = conv.weight
         banded.bias = conv.bias
         return banded
@@ -213,9 +218,11 @@ def _eligible(conv: nn.Module) -> bool:
 
 
 def _bandable(conv: nn.Module) -> bool:
-    """A transposed or strided convolution that bands of rows can compute."""
+    """A transposed or strided convolution that bands of rows can compute: a transposed one's
+    bands must overlap or touch (kernel >= stride), or rows between them would go unwritten."""
     strided = type(conv) is nn.Conv2d and conv.stride != (1, 1)
-    return ((type(conv) is nn.ConvTranspose2d or strided) and conv.dilation == (1, 1)
+    transposed = type(conv) is nn.ConvTranspose2d and conv.kernel_size[0] >= conv.stride[0]
+    return ((transposed or strided) and conv.dilation == (1, 1)
             and conv.padding_mode == "zeros" and not isinstance(conv.padding, str))
 
 

@@ -13,7 +13,7 @@ from models import fast_conv
 from models.fast_conv import FastConv2d, fast_convolutions_available, use_fast_convolutions
 from models.networks import define_G
 
-pytestmark = pytest.mark.skipif(not fast_convolutions_available(), reason="NNPACK does not run on this CPU")
+needs_nnpack = pytest.mark.skipif(not fast_convolutions_available(), reason="NNPACK does not run on this CPU")
 
 
 @pytest.fixture
@@ -30,6 +30,7 @@ def nnpack_calls(monkeypatch):
     return calls
 
 
+@needs_nnpack
 def test_swap_keeps_the_weights_and_the_result(nnpack_calls):
     torch.manual_seed(0)
     net = define_G("resnet_6blocks", 3, 3, ngf=16, upsampling="resize").eval()
@@ -48,6 +49,7 @@ def test_swap_keeps_the_weights_and_the_result(nnpack_calls):
     assert 0 < (direct - quick).abs().max() < 1e-4  # another algorithm: rounding differs, nothing else
 
 
+@needs_nnpack
 def test_direct_forward_wherever_nnpack_would_not_serve(nnpack_calls):
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(16, 16, 3)
@@ -62,6 +64,7 @@ def test_direct_forward_wherever_nnpack_would_not_serve(nnpack_calls):
     assert nnpack_calls == [(1, 16, 80, 80)]
 
 
+@needs_nnpack
 def test_colorizer_uses_them_only_for_fp32_on_cpu():
     torch.manual_seed(0)
     net = define_G("resnet_6blocks", 3, 3, ngf=16)
@@ -75,6 +78,7 @@ def test_colorizer_uses_them_only_for_fp32_on_cpu():
         Colorizer(copy.deepcopy(net).eval(), cpu, 4, output_nc=3, input_nc=3, cpu_kernels="winograd")
 
 
+@needs_nnpack
 def test_exact_tiling_stays_exact_with_fast_convolutions():
     torch.manual_seed(0)
     net = define_G("resnet_6blocks", 3, 3, ngf=16, upsampling="resize").eval()
@@ -95,6 +99,7 @@ def test_test_py_refuses_an_unknown_algorithm(capsys):
     assert "--cpu_kernels" in capsys.readouterr().err
 
 
+@needs_nnpack
 def test_large_inputs_run_in_bands_with_the_same_result(monkeypatch, nnpack_calls):
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(16, 24, 7)
@@ -111,7 +116,8 @@ def test_large_inputs_run_in_bands_with_the_same_result(monkeypatch, nnpack_call
     assert torch.allclose(banded, whole, atol=1e-5) and torch.allclose(banded, direct, atol=1e-4)
 
 
-@pytest.mark.parametrize("kernel,stride,padding,output_padding", [(3, 2, 1, 1), (4, 2, 1, 0), (3, 1, 1, 0), (5, 3, 2, 2)])
+@pytest.mark.parametrize("kernel,stride,padding,output_padding",
+                         [(3, 2, 1, 1), (4, 2, 1, 0), (3, 1, 1, 0), (5, 3, 2, 2), (3, 2, 0, 1)])
 def test_banded_transposed_convolution_equals_the_whole(monkeypatch, kernel, stride, padding, output_padding):
     torch.manual_seed(0)
     conv = torch.nn.ConvTranspose2d(16, 8, kernel, stride=stride, padding=padding, output_padding=output_padding)
@@ -129,6 +135,7 @@ def test_banded_transposed_convolution_equals_the_whole(monkeypatch, kernel, str
     assert torch.equal(banded(x), conv(x))  # with gradients: nn.ConvTranspose2d's own forward
 
 
+@needs_nnpack
 def test_a_reflection_padding_is_folded_into_the_convolution(monkeypatch, nnpack_calls):
     torch.manual_seed(0)
     direct = torch.nn.Sequential(torch.nn.ReflectionPad2d(3), torch.nn.Conv2d(16, 8, 7), torch.nn.ReLU())
@@ -157,6 +164,7 @@ def test_resnet_block_without_autograd_adds_in_place_to_the_same_sum():
         assert torch.equal(net(x), with_grad)
 
 
+@needs_nnpack
 def test_fast_kernels_normalise_in_place_within_rounding():
     torch.manual_seed(0)
     net = define_G("resnet_6blocks", 3, 3, ngf=16).eval()
@@ -185,3 +193,17 @@ def test_banded_strided_convolution_equals_the_whole(monkeypatch, kernel, stride
         whole, parts = conv(x), banded(x)
     assert len(calls) == 1 + -(-whole.shape[2] // 4)
     assert parts.shape == whole.shape and torch.allclose(parts, whole, atol=1e-6)
+    assert torch.equal(banded(x), conv(x)) and len(calls) == 3 + -(-whole.shape[2] // 4)  # with gradients: whole
+
+
+def test_swaps_leave_what_they_cannot_compute_and_torch_random_numbers_alone():
+    uneven = torch.nn.Sequential(torch.nn.ReflectionPad2d((1, 1, 2, 2)), torch.nn.Conv2d(16, 16, 3))
+    sparse = torch.nn.Sequential(torch.nn.ConvTranspose2d(8, 8, 1, stride=2))  # kernel < stride: gaps between bands
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    use_fast_convolutions(uneven)
+    use_fast_convolutions(sparse)
+    assert torch.equal(torch.rand(1), expected)  # no initial weights drawn for the swapped layers
+    assert isinstance(uneven[0], torch.nn.ReflectionPad2d)  # not folded: it pads rows and columns differently
+    assert type(sparse[0]) is torch.nn.ConvTranspose2d
