@@ -30,9 +30,10 @@ from models.networks import RESNET_SMALLEST_SIDE, ResnetGenerator, Style, modula
 # Pages above this many pixels are tiled unless --tile_size says otherwise; by bytes per stored
 # value, so both budgets keep a whole resnet_9blocks ngf 64 pass under ~1.5 GB.
 AUTO_TILE_PIXELS = {4: 1_000_000, 2: 2_500_000}
-# With --cpu_kernels fast (and NNPACK) every large convolution of a plain ResNet generator runs in bands (models/fast_conv.py) and the norms in
-# place: a whole fp32 pass measured 1130 MB over the process's own ~320 MB on a 1200x1700 page (550
-# bytes per pixel, resnet_9blocks ngf 64), so pages up to this size stay under ~1.5 GB untiled.
+# With --cpu_kernels fast (and NNPACK) every large convolution of a plain ResNet generator runs in
+# bands (models/fast_conv.py) and the norms in place: a whole fp32 pass measured ~1030 MB over the
+# process's own ~320 MB on a 1200x1700 page (~500 bytes per pixel, resnet_9blocks ngf 64, 40 MB
+# bands), so pages up to this size stay under ~1.5 GB untiled.
 FAST_AUTO_TILE_PIXELS = 2_100_000
 AUTO_TILE_SIZE = 768
 STATS_MAX_PIXELS = 1_000_000  # approximate path: statistics from a copy downscaled to this size
