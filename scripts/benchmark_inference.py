@@ -2,6 +2,7 @@
 
     python scripts/benchmark_inference.py                          # 1200x1700 pages, resnet_9blocks ngf 64
     python scripts/benchmark_inference.py --models page --pages 2 --modes default full --precisions auto
+    python scripts/benchmark_inference.py --models upstream --modes default upstream_kernels   # --cpu_kernels fast vs upstream
     python scripts/benchmark_inference.py --width 4000 --height 6000 --pages 1 --modes default
 
 Two models of one network (resnet_9blocks ngf 64): upstream's generator, and the same network
@@ -44,6 +45,7 @@ MODES = {
     "full": ["--preprocess", "none"],
     "scale_width": ["--preprocess", "scale_width", "--load_size", "512"],
     "keep_lines": ["--keep_lines", "--load_size", "512"],
+    "upstream_kernels": ["--cpu_kernels", "upstream"],  # the default without Winograd/FFT and banded convolutions
 }
 
 # The generators timed: upstream's CycleGAN generator as upstream trains it (its weights, loaded
@@ -53,7 +55,7 @@ PAGE_RUN_FLAGS = ["--preset", "manga", "--netG", "resnet_9blocks", "--ngf", "64"
                   "--preprocess", "scale_width_and_crop", "--load_size", "512", "--crop_size", "256"]
 MODELS = {  # the flags that trained it, test.py's flags that load it, and the modes that apply
     "upstream": {"train_flags": [], "flags": ["--model", "test", "--model_suffix", "_A"],
-                 "modes": ("default", "untiled", "scale_width", "keep_lines")},
+                 "modes": ("default", "untiled", "scale_width", "keep_lines", "upstream_kernels")},
     "page": {"train_flags": PAGE_RUN_FLAGS, "flags": [], "modes": ("default", "full", "keep_lines")},
 }
 
