@@ -75,10 +75,18 @@ def fitting_flags(state: Dict[str, torch.Tensor], arch: argparse.Namespace, inpu
             net.load_state_dict(strip_upstream_extras(state, net))
         except (RuntimeError, ValueError):
             continue
-        return (f"--netG {net_g} --ngf {ngf} --norm {norm} --upsampling {upsampling}"
-                f"{' --global_context' if context else ''}{f' --gray_octaves {octaves}' if octaves else ''} "
-                f"--input_nc {first_in} --output_nc {out_nc}")
+        return _architecture_flags(argparse.Namespace(netG=net_g, ngf=ngf, norm=norm, upsampling=upsampling,
+                                                     global_context=context, gray_octaves=octaves), first_in, out_nc)
     return None
+
+
+def _architecture_flags(arch: argparse.Namespace, input_nc: int, output_nc: int) -> str:
+    """`arch`'s --netG, --ngf, --norm, --upsampling, --global_context and --gray_octaves, with the
+    channel counts, as a command-line fragment (the switches only where set)."""
+    return (f"--netG {arch.netG} --ngf {arch.ngf} --norm {arch.norm} --upsampling {arch.upsampling}"
+            f"{' --global_context' if arch.global_context else ''}"
+            f"{f' --gray_octaves {arch.gray_octaves}' if arch.gray_octaves else ''} "
+            f"--input_nc {input_nc} --output_nc {output_nc}")
 
 
 def _recorded_options(run_dir: str, label: str) -> Optional[Tuple[argparse.Namespace, str]]:
@@ -244,7 +252,5 @@ def _load_state(net: nn.Module, state: Dict[str, torch.Tensor], source: str, arc
         detail = " ".join(str(exc).split())[:300]
         fits = fitting_flags(state, arch, input_nc, output_nc)
         hint = f"; these weights fit {fits}" if fits else ""
-        raise UserError(f"{source} does not fit --netG {arch.netG} --ngf {arch.ngf} --norm {arch.norm} "
-                        f"--upsampling {arch.upsampling}{' --global_context' if arch.global_context else ''}"
-                        f"{f' --gray_octaves {arch.gray_octaves}' if arch.gray_octaves else ''} "
-                        f"--input_nc {input_nc} --output_nc {output_nc}{hint}: {detail}") from exc
+        raise UserError(f"{source} does not fit {_architecture_flags(arch, input_nc, output_nc)}{hint}: "
+                        f"{detail}") from exc
