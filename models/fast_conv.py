@@ -18,8 +18,8 @@ The generators pad by reflection before each such convolution; the swap folds th
 the convolution (nn.Conv2d's padding_mode "reflect"), so each band is padded as it is cut out
 instead of the whole map being copied once more.
 
-NNPACK's workspace is about three times its output (1.4 GB for the 7x7 output convolution of a
-1200x1700 page), so a large input runs in bands of rows, each within FAST_BAND_BYTES; a band costs
+NNPACK's workspace is about 2.6 times its input and output together (1.4 GB for the 7x7 output
+convolution of a 1200x1700 page), so a large input runs in bands of rows, each within FAST_BAND_BYTES; a band costs
 no more time per row than the whole.
 
 A transposed convolution (upstream's upsampling) on a whole half-resolution page needs about three
@@ -56,6 +56,15 @@ FAST_BAND_BYTES = 40 * 2 ** 20
 FAST_TILE_ROWS = {3: 6, 7: 10}
 
 
+def _sharing_parameters(layer: nn.Module, conv: nn.Module) -> nn.Module:
+    """`layer`, built on the meta device, given `conv`'s weight and bias (shared, not copied). On the
+    meta device its own initial weights were never drawn: a CPU build would take them from torch's
+    generator only to replace them, and shift every random number drawn after the swap."""
+    layer.weight = conv.weight
+    layer.bias = conv.bias
+    return layer
+
+
 def fast_convolutions_available() -> bool:
     """True where NNPACK runs on this CPU. The check also initialises NNPACK, which its
     convolution needs before the first call."""
@@ -74,21 +83,15 @@ class FastConv2d(nn.Conv2d):
         if conv.padding != (0, 0) or not 0 <= reflect <= (conv.kernel_size[0] - 1) // 2:
             raise ValueError(f"FastConv2d takes an unpadded convolution and a reflection padding of at most "
                              f"(kernel - 1) / 2, got padding {conv.padding} and reflect {reflect}")
-        # Built on the meta device: a CPU build would draw initial weights from torch's generator
-        # only to replace them, and shift every random number drawn after the swap.
-        fast = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
-                   padding=reflect, dilation=conv.dilation, groups=conv.groups,
-                   bias=conv.bias is not None, padding_mode="reflect" if reflect else "zeros", device="meta")
-        fast.weight = conv.weight  # shared, not copied: the swap keeps the network's parameters
-        fast.bias = conv.bias
-        return fast
+        return _sharing_parameters(cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                                       padding=reflect, dilation=conv.dilation, groups=conv.groups,
+                                       bias=conv.bias is not None, padding_mode="reflect" if reflect else "zeros",
+                                       device="meta"), conv)
 
-    def _runs_fast(self, x: torch.Tensor) -> bool:
+    def _runs_fast(self, x: torch.Tensor, out_size: Tuple[int, int]) -> bool:
         if torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != torch.float32:
             return False
-        if self.weight.dtype != torch.float32 or x.dim() != 4:
-            return False
-        return min(self._out_size(x)) >= FAST_MIN_OUTPUT_SIDE
+        return self.weight.dtype == torch.float32 and min(out_size) >= FAST_MIN_OUTPUT_SIDE
 
     def _out_size(self, x: torch.Tensor) -> Tuple[int, int]:
         pad = self.padding[0]
@@ -105,7 +108,7 @@ class FastConv2d(nn.Conv2d):
         return _padded_rows(x, top - pad, bottom + self.kernel_size[0] - 1 - pad, pad, "reflect")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self._runs_fast(x):
+        if x.dim() != 4 or not self._runs_fast(x, self._out_size(x)):
             return super().forward(x)
         out_h, out_w = self._out_size(x)
         rows = self._band_rows(x.shape[0], out_w)
@@ -137,12 +140,10 @@ class BandedConv2d(nn.Conv2d):
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d) -> "BandedConv2d":
-        banded = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
-                     padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
-                     bias=conv.bias is not None, padding_mode=conv.padding_mode, device="meta")
-        banded.weight = conv.weight
-        banded.bias = conv.bias
-        return banded
+        return _sharing_parameters(cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                                       padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
+                                       bias=conv.bias is not None, padding_mode=conv.padding_mode,
+                                       device="meta"), conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (stride, stride_w), (pad, pad_w), (kernel, kernel_w) = self.stride, self.padding, self.kernel_size
@@ -168,35 +169,33 @@ class BandedConvTranspose2d(nn.ConvTranspose2d):
 
     @classmethod
     def from_conv(cls, conv: nn.ConvTranspose2d) -> "BandedConvTranspose2d":
-        banded = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
-                     padding=conv.padding, output_padding=conv.output_padding, groups=conv.groups,
-                     bias=conv.bias is not None, dilation=conv.dilation, padding_mode=conv.padding_mode,
-                     device="meta")
-        banded.weight = conv.weight
-        banded.bias = conv.bias
-        return banded
+        return _sharing_parameters(cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                                       padding=conv.padding, output_padding=conv.output_padding, groups=conv.groups,
+                                       bias=conv.bias is not None, dilation=conv.dilation,
+                                       padding_mode=conv.padding_mode, device="meta"), conv)
 
     def forward(self, x: torch.Tensor, output_size: Optional[List[int]] = None) -> torch.Tensor:
-        stride, pad, extra = self.stride[0], self.padding[0], self.output_padding[0]
-        in_h, out_w_per_row = x.shape[2], self.out_channels * x.shape[3] * self.stride[1]
-        per_row = x.shape[0] * (self.in_channels * x.shape[3] + stride * out_w_per_row) * x.element_size()
-        rows = max(1, FAST_BAND_BYTES // per_row)
-        if (torch.is_grad_enabled() or x.device.type != "cpu" or output_size is not None or x.dim() != 4
-                or rows >= in_h):
+        if torch.is_grad_enabled() or x.device.type != "cpu" or output_size is not None or x.dim() != 4:
             return super().forward(x, output_size)
-        kernel = self.kernel_size[0]
-        out_h = (in_h - 1) * stride - 2 * pad + kernel + extra
-        out, written = None, 0  # rows [0, written) hold sums already; a band adds to those, copies the rest
+        (stride, stride_w), (pad, pad_w), (extra, extra_w) = self.stride, self.padding, self.output_padding
+        in_h, in_w = x.shape[2:]
+        out_h = (in_h - 1) * stride - 2 * pad + self.kernel_size[0] + extra
+        out_w = (in_w - 1) * stride_w - 2 * pad_w + self.kernel_size[1] + extra_w
+        # Each input row adds `stride` output rows of about in_w * stride_w px.
+        per_row = x.shape[0] * (self.in_channels * in_w + stride * self.out_channels * in_w * stride_w) * x.element_size()
+        rows = max(1, FAST_BAND_BYTES // per_row)
+        if rows >= in_h:
+            return super().forward(x)
         layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        out = torch.empty(x.shape[0], self.out_channels, out_h, out_w, dtype=x.dtype, device=x.device,
+                          memory_format=layout)
+        written = 0  # rows [0, written) hold sums already; a band adds to those, copies the rest
         for top in range(0, in_h, rows):
             # oneDNN's transposed convolution is 2.7x faster on channels-last maps than on NCHW ones.
             band = x[:, :, top:top + rows].contiguous(memory_format=torch.channels_last)
             part = F.conv_transpose2d(band, self.weight, None, stride=self.stride,
-                                      padding=(0, self.padding[1]), output_padding=(0, self.output_padding[1]),
+                                      padding=(0, pad_w), output_padding=(0, extra_w),
                                       groups=self.groups, dilation=self.dilation)
-            if out is None:
-                out = torch.empty(part.shape[0], part.shape[1], out_h, part.shape[3], dtype=part.dtype,
-                                  device=part.device, memory_format=layout)
             # The band's first row is full-output row top * stride; the result drops the first `pad`.
             start = top * stride - pad
             skip = max(0, -start)
