@@ -23,11 +23,11 @@ convolution of a 1200x1700 page), so a large input runs in bands of rows, each w
 no more time per row than the whole.
 
 A transposed convolution (upstream's upsampling) on a whole half-resolution page needs about three
-times its output in oneDNN's temporary layouts (a strided one, the downsampling, about twice): 0.75 GB at the peak for the first upsampling of a
-1200x1700 page, more than the rest of the generator. Run over bands of input rows whose outputs are
-summed where they overlap, it needs only its output (the strided one runs over bands of output
-rows); and each band runs channels-last, where
-oneDNN's transposed convolution is 2.7x faster than on NCHW maps (150 against 55 GFLOP/s).
+times its output in oneDNN's temporary layouts (a strided one, the downsampling, about twice):
+0.75 GB at the peak for the first upsampling of a 1200x1700 page, more than the rest of the
+generator. Run over bands of input rows whose outputs are summed where they overlap, it needs only
+its output (the strided one runs over bands of output rows); and each band runs channels-last,
+where oneDNN's transposed convolution is 2.7x faster than on NCHW maps (150 against 55 GFLOP/s).
 
 PyTorch owns NNPACK's state: its thread pool is sized by torch's thread count at the first call,
 and its workspace stays at the largest size a call needed, for the life of the thread.
@@ -182,11 +182,13 @@ class BandedConvTranspose2d(nn.ConvTranspose2d):
         out_h = (in_h - 1) * stride - 2 * pad + self.kernel_size[0] + extra
         out_w = (in_w - 1) * stride_w - 2 * pad_w + self.kernel_size[1] + extra_w
         # Each input row adds `stride` output rows of about in_w * stride_w px.
-        per_row = x.shape[0] * (self.in_channels * in_w + stride * self.out_channels * in_w * stride_w) * x.element_size()
+        per_row = (x.shape[0] * (self.in_channels * in_w + stride * self.out_channels * in_w * stride_w)
+                   * x.element_size())
         rows = max(1, FAST_BAND_BYTES // per_row)
         if rows >= in_h:
             return super().forward(x)
-        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        channels_last = x.is_contiguous(memory_format=torch.channels_last)
+        layout = torch.channels_last if channels_last else torch.contiguous_format
         out = torch.empty(x.shape[0], self.out_channels, out_h, out_w, dtype=x.dtype, device=x.device,
                           memory_format=layout)
         written = 0  # rows [0, written) hold sums already; a band adds to those, copies the rest
@@ -235,8 +237,9 @@ def _reflection(pad: nn.Module) -> int:
 def use_fast_convolutions(net: nn.Module) -> int:
     """Swap `net`'s eligible nn.Conv2d layers for FastConv2d (where NNPACK runs; a reflection
     padding just before one in an nn.Sequential becomes nn.Identity and is folded into it), its
-    strided ones for BandedConv2d and its nn.ConvTranspose2d layers for BandedConvTranspose2d, in place (the state dict is unchanged:
-    padding has no parameters); returns how many convolutions were swapped."""
+    strided ones for BandedConv2d and its nn.ConvTranspose2d layers for BandedConvTranspose2d, in
+    place (the state dict is unchanged: padding has no parameters); returns how many convolutions
+    were swapped."""
     fast = fast_convolutions_available()
     swapped = 0
     for parent in list(net.modules()):
