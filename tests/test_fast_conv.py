@@ -172,7 +172,7 @@ def test_fast_kernels_normalise_in_place_within_rounding():
     fast = Colorizer(copy.deepcopy(net), torch.device("cpu"), 4, output_nc=3, input_nc=3, tile_size=0)
     upstream = Colorizer(copy.deepcopy(net), torch.device("cpu"), 4, output_nc=3, input_nc=3, tile_size=0,
                          cpu_kernels="upstream")
-    assert all(norm.in_place for norm in fast.norms) and not any(norm.in_place for norm in upstream.norms)
+    assert all(norm.by_hand for norm in fast.norms) and not any(norm.by_hand for norm in upstream.norms)
     a, b = fast.run_tensor(x), upstream.run_tensor(x)
     assert torch.equal(b, net(x).detach())  # upstream: PyTorch's own layers, bit for bit
     assert 0 < (a - b).abs().max() < 1e-4
