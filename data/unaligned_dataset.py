@@ -4,6 +4,7 @@ An epoch walks max(len(A), len(B)) samples; each A image is paired with a random
 (or B in order with --serial_batches), so the model never relies on pairs existing.
 """
 
+import copy
 import logging
 import os
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from data.bw_synthesis import synthesize_bw
+from data.bw_synthesis import PAGE_STYLES, synthesize_bw
 from data.descreen import descreen
 from data.image_folder import check_readable, find_images, load_image
 from data.transforms import PREPROCESS_MODES, preprocess, to_tensor, trained_size
@@ -94,32 +95,40 @@ class UnalignedDataset(Dataset):
     def __len__(self) -> int:
         return max(len(self.paths_A), len(self.paths_B))
 
-    def _load(self, paths: List[str], index: int, channels: int, rng: np.random.Generator,
-              descreen_first: bool = False) -> Tuple[Image.Image, str]:
+    def _decode(self, paths: List[str], index: int, channels: int) -> Tuple[Image.Image, str]:
         """Decode paths[index]; a file that fails to decode is replaced by the next good one, with a warning."""
         for attempt in range(len(paths)):
             path = paths[(index + attempt) % len(paths)]
             try:
-                img = load_image(path, channels, self.draft_size)
+                return load_image(path, channels, self.draft_size), path
             except (OSError, ValueError, SyntaxError) as exc:
                 if path not in self._warned:
                     self._warned.add(path)
                     log.warning("skipping corrupt image %s (%s: %s)", path, type(exc).__name__, exc)
-                continue
-            if descreen_first:
-                img = descreen(img)
-            img = preprocess(img, self.preprocess_mode, self.load_size, self.crop_size, self.multiple, self.flip, rng)
-            return img, path
         raise RuntimeError(f"no image in the folder of {paths[0]} can be decoded any more")
+
+    def _preprocess(self, img: Image.Image, rng: np.random.Generator) -> Image.Image:
+        return preprocess(img, self.preprocess_mode, self.load_size, self.crop_size, self.multiple, self.flip, rng)
 
     def __getitem__(self, key: Union[int, Tuple[int, int]]) -> Dict[str, object]:
         index, seed = (key, key) if isinstance(key, int) else key
         rng = np.random.default_rng(seed)
         index_B = index % len(self.paths_B) if self.serial_batches else int(rng.integers(len(self.paths_B)))
-        A, path_A = self._load(self.paths_A, index % len(self.paths_A), self.channels_A, rng, self.descreen_A)
-        B, path_B = self._load(self.paths_B, index_B, self.channels_B, rng)
-        item: Dict[str, object] = {"A": to_tensor(A), "B": to_tensor(B), "A_paths": path_A, "B_paths": path_B}
-        if self.bw_style is not None:
+        A, path_A = self._decode(self.paths_A, index % len(self.paths_A), self.channels_A)
+        if self.descreen_A:  # at the stored size, where the dots are sharpest
+            A = descreen(A)
+        A = self._preprocess(A, rng)
+        page_B, path_B = self._decode(self.paths_B, index_B, self.channels_B)
+        # A page style is made from the whole page, then resized, cropped and flipped exactly as B
+        # is: the same draws, from a copy of the sample's generator.
+        twin = copy.deepcopy(rng)
+        B = self._preprocess(page_B, rng)
+        bw = None
+        if self.bw_style in PAGE_STYLES:
+            bw = self._preprocess(synthesize_bw(page_B, self.bw_style, rng), twin)
+        elif self.bw_style is not None:
             bw = synthesize_bw(B, self.bw_style, rng)
+        item: Dict[str, object] = {"A": to_tensor(A), "B": to_tensor(B), "A_paths": path_A, "B_paths": path_B}
+        if bw is not None:
             item["B_bw"] = to_tensor(bw if self.channels_A == 1 else bw.convert("RGB"))
         return item

@@ -130,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of |G_A(B/W version of a color page) - that page| (works with --input_nc 1)")
     g.add_argument("--bw_style", default="gray", choices=BW_STYLES,
                    help="how --lambda_gray_identity makes B/W from color: gray (luminance), ink (light fills "
-                        "to white) or screentone (flat mid-tones as halftone dots)")
+                        "to white), screentone (flat mid-tones as halftone dots) or ink_tone (ink, but flat areas "
+                        "covering 2.5%% of the page or more keep their gray: ink figures on a descreened toned ground)")
     g.add_argument("--lambda_luma", type=nonneg_float, default=0.0,
                    help="weight of |Y(G_A(A)) - Y(A)|: a soft version of --output_luma input")
     g.add_argument("--detach_cycle_A", action="store_true",

@@ -71,6 +71,58 @@ def test_bw_styles_gray_ink_screentone():
         synthesize_bw(page, "sepia", rng())
 
 
+SKY = (157, 210, 252)  # a background tint of the demo pages, BT.601 luma 199
+SHIRT = (240, 220, 200)  # a light fill, luma 225: white under any ink white point
+
+
+def _toned_page(fill_side: int) -> Image.Image:
+    """64 x 64: sky ground, a black outline around a square SHIRT fill of `fill_side` px."""
+    a = np.zeros((64, 64, 3), np.uint8)
+    a[:] = SKY
+    a[18:22 + fill_side, 18:22 + fill_side] = 0
+    a[20:20 + fill_side, 20:20 + fill_side] = SHIRT
+    return Image.fromarray(a)
+
+
+def test_bw_style_ink_tone_keeps_the_toned_ground_and_inks_the_fills():
+    rng = lambda: np.random.default_rng(5)  # noqa: E731
+    page = _toned_page(8)  # the fill covers 64 / 4096 = 1.6% of the page: a figure's fill
+    gray = np.asarray(page.convert("L"))
+    bw = np.asarray(synthesize_bw(page, "ink_tone", rng()))
+    assert np.array_equal(bw[:16], gray[:16]) and bw[0, 0] == 199, "the ground keeps the gray its tone prints"
+    assert (bw[20:28, 20:28] == 255).all(), "the fill goes white, as in the scans"
+    assert bw[18, 24] == 0, "ink stays"
+    assert np.asarray(synthesize_bw(page, "ink", rng()))[0, 0] > 225, "where ink alone lightens the ground"
+    big = _toned_page(14)  # flat inside its 1 px rim: 144 / 4096 = 3.5%, large enough to count as ground
+    assert (np.asarray(synthesize_bw(big, "ink_tone", rng()))[21:33, 21:33]
+            == np.asarray(big.convert("L"))[20, 20]).all()
+
+
+def test_dataset_makes_page_styles_from_the_whole_page_and_crops_them_with_B(tmp_path):
+    for domain in ("A", "B"):
+        os.makedirs(tmp_path / domain)
+    paths_A = [str(tmp_path / "A" / "scan.png")]
+    _toned_page(8).convert("L").save(paths_A[0])
+    paths_B = []
+    for k, side in enumerate((8, 6, 10)):
+        paths_B.append(str(tmp_path / "B" / f"page{k}.png"))
+        _toned_page(side).save(paths_B[-1])
+    common = dict(channels_A=1, channels_B=3, preprocess_mode="resize_and_crop", load_size=48, crop_size=32,
+                  multiple=4, flip=True, serial_batches=False)
+    plain = UnalignedDataset(paths_A, paths_B, **common)
+    toned = UnalignedDataset(paths_A, paths_B, bw_style="ink_tone", **common)
+    for key in [(0, seed) for seed in range(12)]:
+        item, reference = toned[key], plain[key]
+        assert torch.equal(item["A"], reference["A"]) and torch.equal(item["B"], reference["B"]), "same crop and flip"
+        bw, gray = item["B_bw"][0] * 127.5 + 127.5, luma(item["B"][None])[0, 0] * 127.5 + 127.5
+        rgb = item["B"] * 127.5 + 127.5
+        ground = (rgb - torch.tensor(SKY)[:, None, None]).abs().amax(0) <= 2
+        fill = (rgb - torch.tensor(SHIRT)[:, None, None]).abs().amax(0) <= 3
+        assert ground.sum() > 200 and (bw[ground] - gray[ground]).abs().max() <= 2, f"the ground moved at {key}"
+        assert (bw[fill] >= 250).all(), f"the fill is not white at {key}"
+        assert (bw >= gray - 2).all(), "ink only lightens"
+
+
 @pytest.mark.parametrize("channels_A", [1, 3])
 def test_dataset_adds_a_bw_version_of_B_only_when_asked(dataroot, channels_A):
     paths_A = sorted(os.path.join(dataroot, "trainA", f) for f in os.listdir(os.path.join(dataroot, "trainA")))
