@@ -11,7 +11,7 @@ from models.networks import define_D, define_G
 
 # Flags that change the networks, their shapes or what a layer computes (--level_channels): a
 # checkpoint only fits flags that agree on these.
-ARCHITECTURE_KEYS = ("model", "netG", "netD", "ngf", "ndf", "n_layers_D", "norm", "input_nc", "output_nc",
+ARCHITECTURE_KEYS = ("model", "netG", "netD", "ngf", "ngf_B", "ndf", "n_layers_D", "norm", "input_nc", "output_nc",
                      "upsampling", "no_dropout", "spectral_norm", "num_D", "global_context",
                      "level_channels", "gray_octaves")
 # Flags that change what G_A's output means without changing its shape (how test.py combines it
@@ -20,12 +20,17 @@ ARCHITECTURE_KEYS = ("model", "netG", "netD", "ngf", "ndf", "n_layers_D", "norm"
 GENERATOR_USE_KEYS = ("output_luma", "layer_headroom", "descreen")
 # Of the flags in both tuples, those added after runs were first saved, with the value that every run
 # saved before them was trained with: a checkpoint or a weights description without the key means this.
-EARLIER_RUN_VALUES: Dict[str, Any] = {"level_channels": 0, "gray_octaves": 0, "layer_headroom": HEADROOM}
+EARLIER_RUN_VALUES: Dict[str, Any] = {"level_channels": 0, "gray_octaves": 0, "layer_headroom": HEADROOM, "ngf_B": 0}
 
 
-def generator_arguments(opt: argparse.Namespace, input_nc: int, output_nc: int) -> Dict[str, Any]:
-    """define_G's keyword arguments (but the initialisation) for a generator of these options."""
-    return {"net_g": opt.netG, "input_nc": input_nc, "output_nc": output_nc, "ngf": opt.ngf, "norm": opt.norm,
+def generator_B_width(opt: argparse.Namespace) -> int:
+    """G_B's width: --ngf_B, or --ngf where that is 0."""
+    return opt.ngf_B or opt.ngf
+
+
+def generator_arguments(opt: argparse.Namespace, input_nc: int, output_nc: int, ngf: int) -> Dict[str, Any]:
+    """define_G's keyword arguments (but the initialisation) for a generator of these options and width."""
+    return {"net_g": opt.netG, "input_nc": input_nc, "output_nc": output_nc, "ngf": ngf, "norm": opt.norm,
             "use_dropout": not opt.no_dropout, "upsampling": opt.upsampling, "global_context": opt.global_context,
             "level_channels": opt.level_channels, "gray_octaves": opt.gray_octaves}
 
@@ -35,18 +40,20 @@ def generator_configs(opt: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
     beside its bare weights (util/checkpoint.py): define_G's arguments, whether it is a moving
     average, and how its output meets the page (output_luma, layer_headroom, descreen) at which scale."""
     scale = {"load_size": opt.load_size, "preprocess": opt.preprocess}
-    g_a = {"define_G": generator_arguments(opt, opt.input_nc, opt.output_nc), "output_luma": opt.output_luma,
+    g_a = {"define_G": generator_arguments(opt, opt.input_nc, opt.output_nc, opt.ngf), "output_luma": opt.output_luma,
            "layer_headroom": opt.layer_headroom, "descreen": opt.descreen, **scale}
     configs = {"G_A": {**g_a, "average": False},
-               "G_B": {"define_G": generator_arguments(opt, opt.output_nc, opt.input_nc), "output_luma": "generator",
+               "G_B": {"define_G": generator_arguments(opt, opt.output_nc, opt.input_nc, generator_B_width(opt)),
+                       "output_luma": "generator",
                        "descreen": False, **scale, "average": False}}
     if opt.ema_decay > 0:
         configs["G_A_ema"] = {**g_a, "average": True}
     return configs
 
 
-def create_generator(opt: argparse.Namespace, input_nc: int, output_nc: int) -> torch.nn.Module:
-    return define_G(**generator_arguments(opt, input_nc, output_nc), init_type=opt.init_type, init_gain=opt.init_gain)
+def create_generator(opt: argparse.Namespace, input_nc: int, output_nc: int, ngf: int) -> torch.nn.Module:
+    return define_G(**generator_arguments(opt, input_nc, output_nc, ngf), init_type=opt.init_type,
+                    init_gain=opt.init_gain)
 
 
 def create_model(opt: argparse.Namespace, device: torch.device, seed: int, precision: str,
@@ -55,8 +62,8 @@ def create_model(opt: argparse.Namespace, device: torch.device, seed: int, preci
     `precision`: fp32, bf16 or fp16 (--precision auto already resolved, util/device.resolve_precision)."""
     if opt.model != "cycle_gan":
         raise ValueError(f"unknown model {opt.model!r}; choose from cycle_gan")
-    G_A = create_generator(opt, opt.input_nc, opt.output_nc).to(device)
-    G_B = create_generator(opt, opt.output_nc, opt.input_nc).to(device)
+    G_A = create_generator(opt, opt.input_nc, opt.output_nc, opt.ngf).to(device)
+    G_B = create_generator(opt, opt.output_nc, opt.input_nc, generator_B_width(opt)).to(device)
     D_A = define_D(opt.netD, opt.output_nc, opt.ndf, opt.n_layers_D, norm=opt.norm, init_type=opt.init_type,
                    init_gain=opt.init_gain, spectral_norm=opt.spectral_norm, num_D=opt.num_D).to(device)
     D_B = define_D(opt.netD, opt.input_nc, opt.ndf, opt.n_layers_D, norm=opt.norm, init_type=opt.init_type,

@@ -16,7 +16,7 @@ from data.bw_synthesis import BW_STYLES
 from data.transforms import PREPROCESS_MODES
 from data.unaligned_dataset import SizeRule
 from evaluation.metrics import HIGHER_IS_BETTER
-from models import EARLIER_RUN_VALUES
+from models import EARLIER_RUN_VALUES, generator_B_width
 from models.color import HEADROOM, OUTPUT_LUMA_MODES, WHITE_CLIPS
 from models.losses import GAN_MODES
 from models.networks import (DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, UPSAMPLINGS, required_multiple,
@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--input_nc", type=number_type(int, 1, 4), default=3, help="channels of domain A (1 = grayscale scans)")
     g.add_argument("--output_nc", type=number_type(int, 1, 4), default=3, help="channels of domain B")
     g.add_argument("--ngf", type=pos_int, default=64, help="generator width (filters in the last conv layer)")
+    g.add_argument("--ngf_B", type=nonneg_int, default=0,
+                   help="width of G_B (color -> B/W) alone; 0 = --ngf. G_B only serves the cycles during "
+                        "training and is not used to colorize, so a narrower one saves time (not in upstream)")
     g.add_argument("--ndf", type=pos_int, default=64, help="discriminator width (filters in the first conv layer)")
     g.add_argument("--netG", default="resnet_9blocks", choices=sorted(GENERATORS), help="generator architecture")
     g.add_argument("--netD", default="basic", choices=sorted(DISCRIMINATORS),
@@ -228,9 +231,9 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
         return (f"--lambda_identity {opt.lambda_identity} needs --input_nc == --output_nc "
                 f"(got {opt.input_nc} and {opt.output_nc}); pass --lambda_identity 0")
     if opt.level_channels and (not opt.netG.startswith("resnet") or opt.norm != "instance"
-                               or opt.level_channels >= opt.ngf):
+                               or opt.level_channels >= min(opt.ngf, generator_B_width(opt))):
         return (f"--level_channels {opt.level_channels} needs a ResNet --netG, --norm instance and fewer channels "
-                f"than --ngf ({opt.ngf}); --preset manga sets 8, pass --level_channels 0 to turn it off")
+                f"than --ngf ({opt.ngf}) and --ngf_B; --preset manga sets 8, pass --level_channels 0 to turn it off")
     if opt.gray_octaves and not opt.netG.startswith("resnet"):
         return (f"--gray_octaves {opt.gray_octaves} needs a ResNet --netG (got --netG {opt.netG}); --preset manga "
                 "sets 5, pass --gray_octaves 0 to turn it off")

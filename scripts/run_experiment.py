@@ -171,6 +171,10 @@ CONFIGS: Dict[str, Config] = {
     "recipe_multiply_ngf16": Config("recipe_multiply with a narrower generator (ngf 16: ~0.45x its convolution "
                                     "FLOPs), for a faster demo on CPUs",
                                     (*MULTIPLY_RECIPE, "--global_context", *INK, "--ngf", "16")),
+    "recipe_multiply_gb8": Config("recipe_multiply with a narrow G_B (--ngf_B 8: about a ninth of its "
+                                  "convolution FLOPs). G_B only turns color into B/W for the cycles and never "
+                                  "colorizes, so G_A, the generator that matters, keeps its width",
+                                  (*MULTIPLY_RECIPE, "--global_context", *INK, "--ngf_B", "8")),
     "recipe_9blocks": Config("recipe with the issue's generator: resnet_9blocks, ngf 32",
                              (*RECIPE, "--netG", "resnet_9blocks", "--ngf", "32")),
     "recipe_headroom": Config("recipe_multiply with the color layer allowed up to 1.25 and the product clipped at "
