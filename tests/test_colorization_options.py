@@ -469,3 +469,24 @@ def test_detached_cycle_trains_only_its_second_generator(tmp_path, dataroot, cyc
         without = _generator_grads(tmp_path, dataroot, flag + [f"--lambda_{cycle}", "0"])
         assert not same(with_cycle[second], without[second]), "the cycle always trains its second generator"
         assert same(with_cycle[first], without[first]) == detach, "it reaches the first one unless detached"
+
+
+def test_a_narrow_G_B_trains_resumes_and_is_loaded_at_its_width(tmp_path, dataroot, capsys):
+    from inference.generator_loader import load_generator
+
+    base = tiny_flags(dataroot, str(tmp_path / "ck"), name="gb")
+    flags = base + ["--ngf_B", "2"]
+    assert train.main(flags) == 0
+    run_dir = str(tmp_path / "ck" / "gb")
+    first_conv = lambda state: next(v for k, v in state.items() if k.endswith("weight") and v.dim() == 4)  # noqa: E731
+    assert first_conv(torch.load(os.path.join(run_dir, "latest_net_G_A.pth"), weights_only=True)).shape[0] == 4
+    assert first_conv(torch.load(os.path.join(run_dir, "latest_net_G_B.pth"), weights_only=True)).shape[0] == 2
+    loaded = load_generator(run_dir, "latest", "G_B", parse_train_options(flags), torch.device("cpu"))
+    assert sum(p.numel() for p in loaded.net.parameters()) < sum(
+        p.numel() for p in load_generator(run_dir, "latest", "G_A", parse_train_options(flags),
+                                          torch.device("cpu")).net.parameters()) / 2
+    assert train.main(base + ["--ngf_B", "3", "--continue_train"]) == 2, "ngf_B is architecture"
+    assert "ngf_B" in capsys.readouterr().err
+    assert next(_colorized_luma(tmp_path, dataroot, "gb"))  # test.py colorizes with G_A as before
+    with pytest.raises(SystemExit):
+        parse_train_options(flags + ["--level_channels", "2"])
