@@ -23,7 +23,7 @@ def _unaligned(opt: argparse.Namespace, sizes: SizeRule) -> Dataset:
                             multiple=sizes.multiple, flip=not opt.no_flip,
                             serial_batches=opt.serial_batches,
                             bw_style=opt.bw_style if opt.lambda_gray_identity > 0 else None,
-                            descreen_A=opt.descreen)
+                            descreen_A=opt.descreen, scale_jitter=opt.scale_jitter)
 
 
 DATASETS: Dict[str, Callable[[argparse.Namespace, SizeRule], Dataset]] = {"unaligned": _unaligned}

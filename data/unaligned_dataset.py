@@ -72,10 +72,12 @@ def discover_domain(folder: str, max_count: float, flag_hint: str, sizes: Option
 class UnalignedDataset(Dataset):
     def __init__(self, paths_A: List[str], paths_B: List[str], channels_A: int, channels_B: int, preprocess_mode: str,
                  load_size: int, crop_size: int, multiple: int, flip: bool, serial_batches: bool,
-                 bw_style: Optional[str] = None, descreen_A: bool = False) -> None:
+                 bw_style: Optional[str] = None, descreen_A: bool = False, scale_jitter: float = 1.0) -> None:
         """`bw_style` (see data/bw_synthesis.py): also return "B_bw", a B/W version of the B image
         made in that style, with A's channel count (for the grayscale identity loss). `descreen_A`:
-        A images are descreened (data/descreen.py) at their stored size, before resizing and crops."""
+        A images are descreened (data/descreen.py) at their stored size, before resizing and crops.
+        `scale_jitter` J >= 1: each image is scaled to `load_size` times a log-uniform factor in
+        [1/J, J] before the crop (a mode that scales to load_size and crops)."""
         self.paths_A = paths_A
         self.paths_B = paths_B
         self.channels_A = channels_A
@@ -88,8 +90,10 @@ class UnalignedDataset(Dataset):
         self.serial_batches = serial_batches
         self.bw_style = bw_style
         self.descreen_A = descreen_A
+        self.scale_jitter = scale_jitter
         # Modes that scale every image to --load_size can let JPEGs decode at reduced size.
-        self.draft_size = load_size if PREPROCESS_MODES[preprocess_mode].scales_to_load_size else None
+        scaled = PREPROCESS_MODES[preprocess_mode].scales_to_load_size
+        self.draft_size = int(np.ceil(load_size * scale_jitter)) if scaled else None
         self._warned = set()
 
     def __len__(self) -> int:
@@ -108,7 +112,11 @@ class UnalignedDataset(Dataset):
         raise RuntimeError(f"no image in the folder of {paths[0]} can be decoded any more")
 
     def _preprocess(self, img: Image.Image, rng: np.random.Generator) -> Image.Image:
-        return preprocess(img, self.preprocess_mode, self.load_size, self.crop_size, self.multiple, self.flip, rng)
+        load_size = self.load_size
+        if self.scale_jitter != 1:  # no draw without it, so runs without it stay as they were
+            spread = np.log(self.scale_jitter)
+            load_size = max(1, int(round(load_size * np.exp(rng.uniform(-spread, spread)))))
+        return preprocess(img, self.preprocess_mode, load_size, self.crop_size, self.multiple, self.flip, rng)
 
     def __getitem__(self, key: Union[int, Tuple[int, int]]) -> Dict[str, object]:
         index, seed = (key, key) if isinstance(key, int) else key

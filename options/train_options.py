@@ -167,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--preprocess", default="resize_and_crop", choices=tuple(PREPROCESS_MODES),
                    help="none pads to the size multiple the generator needs instead of resizing")
     g.add_argument("--no_flip", action="store_true", help="no random horizontal flips")
+    g.add_argument("--scale_jitter", type=number_type(float, 1), default=1.0,
+                   help="scale augmentation for resize_and_crop and scale_width_and_crop: each image is scaled to "
+                        "--load_size times a factor between 1/J and J (log-uniform) before the crop, so lines, "
+                        "faces and tones are seen at more sizes; 1 = upstream (not in upstream)")
     g.add_argument("--display_winsize", type=pos_int, default=256, help="image width on the HTML page")
 
     g = parser.add_argument_group("schedule and optimizer")
@@ -225,6 +229,9 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
     if mode.crops and mode.scales_to_load_size and opt.crop_size > opt.load_size:
         return f"--crop_size ({opt.crop_size}) must be <= --load_size ({opt.load_size}) with --preprocess {opt.preprocess}"
     multiple = required_multiple(opt.netG)
+    if opt.scale_jitter != 1 and not (mode.crops and mode.scales_to_load_size):
+        return (f"--scale_jitter needs a --preprocess that scales to --load_size and then crops (resize_and_crop, "
+                f"scale_width_and_crop), got --preprocess {opt.preprocess}")
     if opt.preprocess in CROPPING_MODES and opt.crop_size % multiple:
         return f"--crop_size ({opt.crop_size}) must be a multiple of {multiple} for --netG {opt.netG}"
     if opt.lambda_identity > 0 and opt.input_nc != opt.output_nc:

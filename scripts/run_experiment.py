@@ -232,6 +232,13 @@ CONFIGS: Dict[str, Config] = {
                                                 "jump from one tone to the next, a function a network fits last "
                                                 "from the gray alone", (*HEADROOM, *HALF_GRAY, "--level_channels", "8",
                                                                          "--gray_octaves", "5"), HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_fourier_jitter": Config("recipe_descreen_half_gray_fourier with scale augmentation "
+                                                       "(--scale_jitter 1.5: each page scaled to 128-288 px wide "
+                                                       "before the crop), so each character is seen at more sizes "
+                                                       "than the page's 1x-3x",
+                                                       (*HEADROOM, *HALF_GRAY, "--level_channels", "8",
+                                                        "--gray_octaves", "5", "--scale_jitter", "1.5"),
+                                                       HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier": Config("recipe_descreen_half_gray_fourier with ink_tone B/W for the "
                                                    "grayscale identity: the scans leave the figures' fills white and "
                                                    "tone only the ground, but luminance B/W showed G_A the shirts as "
@@ -249,7 +256,8 @@ CONFIGS: Dict[str, Config] = {
        for name in ("recipe_descreen_half", "recipe_descreen_half_gray", "recipe_descreen_half_gray_level",
                     "recipe_descreen_half_gray_mixed", "recipe_descreen_half_gray_fourier",
                     "recipe_descreen_half_gray_h15", "recipe_descreen_half_gray_nogc", "recipe_descreen_half_gray_st",
-                    "recipe_descreen_half_gray_h15st", "recipe_descreen_half_inktone_fourier")},
+                    "recipe_descreen_half_gray_h15st", "recipe_descreen_half_inktone_fourier",
+                    "recipe_descreen_half_gray_fourier_jitter")},
     "recipe_descreen_kept": Config("recipe_descreen's runs colorized with --flat_fills and --keep_bubbles", (), KEPT,
                                    "recipe_descreen"),
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),

@@ -137,6 +137,28 @@ def test_dataset_adds_a_bw_version_of_B_only_when_asked(dataroot, channels_A):
     assert torch.allclose(item["B_bw"][:1], luma(item["B"][None])[0], atol=2 / 255 + 1e-6)
 
 
+def test_scale_jitter_scales_each_image_by_a_drawn_factor(tmp_path, capsys):
+    ramp = np.tile(np.linspace(0, 255, 64), (64, 1)).astype(np.uint8)  # gray rises 255 / width per pixel
+    path = str(tmp_path / "ramp.png")
+    Image.fromarray(ramp).save(path)
+    common = dict(channels_A=1, channels_B=1, preprocess_mode="resize_and_crop", load_size=32, crop_size=16,
+                  multiple=4, flip=True, serial_batches=False)
+
+    def widths(**extra):  # the width each crop was scaled to, read off the ramp's slope
+        dataset = UnalignedDataset([path], [path], **common, **extra)
+        crops = [dataset[(0, seed)]["A"][0] * 127.5 for seed in range(40)]
+        return np.array([255.0 / float((crop[:, 1:] - crop[:, :-1]).mean().abs()) for crop in crops])
+
+    assert np.allclose(widths(), 32 * 63 / 64, rtol=0.02), "no jitter: every image at --load_size"
+    jittered = widths(scale_jitter=2.0)
+    assert jittered.min() > 15 and jittered.max() < 65, "within load_size / 2 ... load_size * 2"
+    assert jittered.min() < 22 and jittered.max() > 45, "and spread over that range"
+    flags = ["--dataroot", "unused", "--preprocess", "scale_width", "--scale_jitter", "1.5"]
+    with pytest.raises(SystemExit):
+        parse_train_options(flags)
+    assert "--scale_jitter needs" in capsys.readouterr().err
+
+
 def _model(tmp_path, dataroot, extra):
     opt = parse_train_options(tiny_flags(dataroot, str(tmp_path)) + extra)
     torch.manual_seed(0)
