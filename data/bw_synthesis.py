@@ -28,7 +28,7 @@ SCREEN_TONES = (0.12, 0.92)  # tones outside this range stay solid ink or paper
 FLAT_RANGE = 0.08  # a pixel is in a flat area when its 3 x 3 neighbourhood varies less than this
 # A flat area this large (fraction of the page) is toned ground, not a figure's fill. On the 8
 # validation pages of datasets/demo_pages it keeps 0.2% of the fills' pixels gray and turns 2.7%
-# of the background tints' pixels white (at 1%: 23% and 1.1%); no character fill there is larger.
+# of the background tints' pixels white (at 1%: 23% and 1.1%).
 TONE_MIN_AREA = 0.025
 
 
