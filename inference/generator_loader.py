@@ -216,7 +216,6 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
             descreen = arch.descreen
             if arch.ema_decay > 0 and use_average:
                 network = "G_A_ema"
-        log.info("architecture from %s: --netG %s --ngf %d --norm %s", where, arch.netG, arch.ngf, arch.norm)
     weights = weights_path(run_dir, label, network)
     input_nc, output_nc = arch.input_nc, arch.output_nc
     if network == "G_B":  # G_B maps domain B back to A
@@ -232,6 +231,8 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
         raise UserError(f"{weights}: generator weights not found; check --name, --checkpoints_dir and --epoch")
 
     ngf = generator_B_width(arch) if network == "G_B" and recorded is not None else arch.ngf
+    if recorded is not None:
+        log.info("architecture from %s: --netG %s --ngf %d --norm %s", where, arch.netG, ngf, arch.norm)
     try:
         net = define_G(arch.netG, input_nc, output_nc, ngf, norm=arch.norm, use_dropout=not arch.no_dropout,
                        upsampling=arch.upsampling, global_context=arch.global_context,

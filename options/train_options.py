@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scale_jitter", type=number_type(float, 1), default=1.0,
                    help="scale augmentation for resize_and_crop and scale_width_and_crop: each image is scaled to "
                         "--load_size times a factor between 1/J and J (log-uniform) before the crop, so lines, "
-                        "faces and tones are seen at more sizes; 1 = upstream (not in upstream)")
+                        "faces and tones are seen at more sizes; --load_size / J must be at least --crop_size; "
+                        "1 = upstream (not in upstream)")
     g.add_argument("--display_winsize", type=pos_int, default=256, help="image width on the HTML page")
 
     g = parser.add_argument_group("schedule and optimizer")
@@ -228,10 +229,13 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
     mode = PREPROCESS_MODES[opt.preprocess]
     if mode.crops and mode.scales_to_load_size and opt.crop_size > opt.load_size:
         return f"--crop_size ({opt.crop_size}) must be <= --load_size ({opt.load_size}) with --preprocess {opt.preprocess}"
-    multiple = required_multiple(opt.netG)
     if opt.scale_jitter != 1 and not (mode.crops and mode.scales_to_load_size):
         return (f"--scale_jitter needs a --preprocess that scales to --load_size and then crops (resize_and_crop, "
                 f"scale_width_and_crop), got --preprocess {opt.preprocess}")
+    if opt.load_size / opt.scale_jitter < opt.crop_size:
+        return (f"--scale_jitter {opt.scale_jitter} would scale images to {opt.load_size / opt.scale_jitter:.0f} px, "
+                f"smaller than --crop_size ({opt.crop_size}); use at most {opt.load_size / opt.crop_size:.2f}")
+    multiple = required_multiple(opt.netG)
     if opt.preprocess in CROPPING_MODES and opt.crop_size % multiple:
         return f"--crop_size ({opt.crop_size}) must be a multiple of {multiple} for --netG {opt.netG}"
     if opt.lambda_identity > 0 and opt.input_nc != opt.output_nc:
@@ -240,7 +244,8 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
     if opt.level_channels and (not opt.netG.startswith("resnet") or opt.norm != "instance"
                                or opt.level_channels >= min(opt.ngf, generator_B_width(opt))):
         return (f"--level_channels {opt.level_channels} needs a ResNet --netG, --norm instance and fewer channels "
-                f"than --ngf ({opt.ngf}) and --ngf_B; --preset manga sets 8, pass --level_channels 0 to turn it off")
+                f"than --ngf ({opt.ngf}) and G_B's width ({generator_B_width(opt)}); --preset manga sets 8, pass "
+                "--level_channels 0 to turn it off")
     if opt.gray_octaves and not opt.netG.startswith("resnet"):
         return (f"--gray_octaves {opt.gray_octaves} needs a ResNet --netG (got --netG {opt.netG}); --preset manga "
                 "sets 5, pass --gray_octaves 0 to turn it off")

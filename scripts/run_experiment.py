@@ -104,6 +104,8 @@ HALF_WIDTH_TEST = ("--preprocess", "scale_width", *HALF_WIDTH)
 KEPT = ("--flat_fills", "--keep_bubbles")
 # recipe_descreen_half_gray's flags after the output's: the base of the page rows.
 HALF_GRAY = (*GRAY_ID, "--bw_style", "gray", "--descreen", *HALF_WIDTH)
+# The stem sees each pixel's gray past instance norm and Fourier-encoded (the --preset manga values).
+GRAY_LEVELS = ("--level_channels", "8", "--gray_octaves", "5")
 
 
 def kept(name: str) -> Config:
@@ -230,22 +232,19 @@ CONFIGS: Dict[str, Config] = {
     "recipe_descreen_half_gray_fourier": Config("recipe_descreen_half_gray_level with sin and cos of each pixel's "
                                                 "gray at 5 octaves into the stem (--gray_octaves): the tints' hues "
                                                 "jump from one tone to the next, a function a network fits last "
-                                                "from the gray alone", (*HEADROOM, *HALF_GRAY, "--level_channels", "8",
-                                                                         "--gray_octaves", "5"), HALF_WIDTH_TEST),
+                                                "from the gray alone", (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS), HALF_WIDTH_TEST),
     "recipe_descreen_half_gray_fourier_jitter": Config("recipe_descreen_half_gray_fourier with scale augmentation "
                                                        "(--scale_jitter 1.5: each page scaled to 128-288 px wide "
                                                        "before the crop), so each character is seen at more sizes "
                                                        "than the page's 1x-3x",
-                                                       (*HEADROOM, *HALF_GRAY, "--level_channels", "8",
-                                                        "--gray_octaves", "5", "--scale_jitter", "1.5"),
+                                                       (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--scale_jitter", "1.5"),
                                                        HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier": Config("recipe_descreen_half_gray_fourier with ink_tone B/W for the "
                                                    "grayscale identity: the scans leave the figures' fills white and "
                                                    "tone only the ground, but luminance B/W showed G_A the shirts as "
                                                    "grays, so white fills never had to be colored",
                                                    (*HEADROOM, *GRAY_ID, "--bw_style", "ink_tone", "--descreen",
-                                                    *HALF_WIDTH, "--level_channels", "8", "--gray_octaves", "5"),
-                                                   HALF_WIDTH_TEST),
+                                                    *HALF_WIDTH, *GRAY_LEVELS), HALF_WIDTH_TEST),
     "recipe_descreen_half_gray_nogc": Config("recipe_descreen_half_gray without the page style (--global_context): "
                                              "one style vector for the whole page may be what paints every toned "
                                              "panel the same tint", (*HEADROOM_NO_CONTEXT, *HALF_GRAY), HALF_WIDTH_TEST),

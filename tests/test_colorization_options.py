@@ -157,6 +157,9 @@ def test_scale_jitter_scales_each_image_by_a_drawn_factor(tmp_path, capsys):
     with pytest.raises(SystemExit):
         parse_train_options(flags)
     assert "--scale_jitter needs" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # 286 / 1.5 = 191 px, below the 256 px crop
+        parse_train_options(["--dataroot", "unused", "--scale_jitter", "1.5"])
+    assert "use at most 1.12" in capsys.readouterr().err
 
 
 def _model(tmp_path, dataroot, extra):
@@ -495,6 +498,7 @@ def test_detached_cycle_trains_only_its_second_generator(tmp_path, dataroot, cyc
 
 def test_a_narrow_G_B_trains_resumes_and_is_loaded_at_its_width(tmp_path, dataroot, capsys):
     from inference.generator_loader import load_generator
+    from util.checkpoint import weights_config_path
 
     base = tiny_flags(dataroot, str(tmp_path / "ck"), name="gb")
     flags = base + ["--ngf_B", "2"]
@@ -504,11 +508,16 @@ def test_a_narrow_G_B_trains_resumes_and_is_loaded_at_its_width(tmp_path, dataro
     assert first_conv(torch.load(os.path.join(run_dir, "latest_net_G_A.pth"), weights_only=True)).shape[0] == 4
     assert first_conv(torch.load(os.path.join(run_dir, "latest_net_G_B.pth"), weights_only=True)).shape[0] == 2
     loaded = load_generator(run_dir, "latest", "G_B", parse_train_options(flags), torch.device("cpu"))
-    assert sum(p.numel() for p in loaded.net.parameters()) < sum(
+    g_b_size = sum(p.numel() for p in loaded.net.parameters())
+    assert g_b_size < sum(
         p.numel() for p in load_generator(run_dir, "latest", "G_A", parse_train_options(flags),
                                           torch.device("cpu")).net.parameters()) / 2
+    os.remove(weights_config_path(run_dir, "latest", "G_B"))  # a run without descriptions: from opt.json
+    assert sum(p.numel() for p in load_generator(run_dir, "latest", "G_B", parse_train_options(base),
+                                                 torch.device("cpu")).net.parameters()) == g_b_size
     assert train.main(base + ["--ngf_B", "3", "--continue_train"]) == 2, "ngf_B is architecture"
     assert "ngf_B" in capsys.readouterr().err
     assert next(_colorized_luma(tmp_path, dataroot, "gb"))  # test.py colorizes with G_A as before
     with pytest.raises(SystemExit):
         parse_train_options(flags + ["--level_channels", "2"])
+    assert "G_B's width (2)" in capsys.readouterr().err
