@@ -245,6 +245,13 @@ CONFIGS: Dict[str, Config] = {
                                                    "grays, so white fills never had to be colored",
                                                    (*HEADROOM, *GRAY_ID, "--bw_style", "ink_tone", "--descreen",
                                                     *HALF_WIDTH, *GRAY_LEVELS), HALF_WIDTH_TEST),
+    "recipe_descreen_half_inktone_fourier_noidt": Config("recipe_descreen_half_inktone_fourier without the color "
+                                                         "identity loss: G_A(B) = B asks for a white layer on every "
+                                                         "colored page, fills included, and drops two of the seven "
+                                                         "generator passes per step",
+                                                         (*HEADROOM, *GRAY_ID, "--bw_style", "ink_tone", "--descreen",
+                                                          *HALF_WIDTH, *GRAY_LEVELS, "--lambda_identity", "0"),
+                                                         HALF_WIDTH_TEST),
     "recipe_descreen_half_gray_nogc": Config("recipe_descreen_half_gray without the page style (--global_context): "
                                              "one style vector for the whole page may be what paints every toned "
                                              "panel the same tint", (*HEADROOM_NO_CONTEXT, *HALF_GRAY), HALF_WIDTH_TEST),
@@ -256,7 +263,7 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_mixed", "recipe_descreen_half_gray_fourier",
                     "recipe_descreen_half_gray_h15", "recipe_descreen_half_gray_nogc", "recipe_descreen_half_gray_st",
                     "recipe_descreen_half_gray_h15st", "recipe_descreen_half_inktone_fourier",
-                    "recipe_descreen_half_gray_fourier_jitter")},
+                    "recipe_descreen_half_gray_fourier_jitter", "recipe_descreen_half_inktone_fourier_noidt")},
     "recipe_descreen_kept": Config("recipe_descreen's runs colorized with --flat_fills and --keep_bubbles", (), KEPT,
                                    "recipe_descreen"),
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),
