@@ -106,6 +106,8 @@ KEPT = ("--flat_fills", "--keep_bubbles")
 HALF_GRAY = (*GRAY_ID, "--bw_style", "gray", "--descreen", *HALF_WIDTH)
 # The stem sees each pixel's gray past instance norm and Fourier-encoded (the --preset manga values).
 GRAY_LEVELS = ("--level_channels", "8", "--gray_octaves", "5")
+# recipe_descreen_half_inktone_fourier: the grayscale identity's B/W leaves the fills white, as the scans do.
+INKTONE_FOURIER = (*HEADROOM, *GRAY_ID, "--bw_style", "ink_tone", "--descreen", *HALF_WIDTH, *GRAY_LEVELS)
 
 
 def kept(name: str) -> Config:
@@ -232,7 +234,8 @@ CONFIGS: Dict[str, Config] = {
     "recipe_descreen_half_gray_fourier": Config("recipe_descreen_half_gray_level with sin and cos of each pixel's "
                                                 "gray at 5 octaves into the stem (--gray_octaves): the tints' hues "
                                                 "jump from one tone to the next, a function a network fits last "
-                                                "from the gray alone", (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS), HALF_WIDTH_TEST),
+                                                "from the gray alone", (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS),
+                                                HALF_WIDTH_TEST),
     "recipe_descreen_half_gray_fourier_jitter": Config("recipe_descreen_half_gray_fourier with scale augmentation "
                                                        "(--scale_jitter 1.5: each page scaled to 128-288 px wide "
                                                        "before the crop), so each character is seen at more sizes "
@@ -243,15 +246,12 @@ CONFIGS: Dict[str, Config] = {
                                                    "grayscale identity: the scans leave the figures' fills white and "
                                                    "tone only the ground, but luminance B/W showed G_A the shirts as "
                                                    "grays, so white fills never had to be colored",
-                                                   (*HEADROOM, *GRAY_ID, "--bw_style", "ink_tone", "--descreen",
-                                                    *HALF_WIDTH, *GRAY_LEVELS), HALF_WIDTH_TEST),
+                                                   INKTONE_FOURIER, HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier_noidt": Config("recipe_descreen_half_inktone_fourier without the color "
                                                          "identity loss: G_A(B) = B asks for a white layer on every "
                                                          "colored page, fills included, and drops two of the seven "
                                                          "generator passes per step",
-                                                         (*HEADROOM, *GRAY_ID, "--bw_style", "ink_tone", "--descreen",
-                                                          *HALF_WIDTH, *GRAY_LEVELS, "--lambda_identity", "0"),
-                                                         HALF_WIDTH_TEST),
+                                                         (*INKTONE_FOURIER, "--lambda_identity", "0"), HALF_WIDTH_TEST),
     "recipe_descreen_half_gray_nogc": Config("recipe_descreen_half_gray without the page style (--global_context): "
                                              "one style vector for the whole page may be what paints every toned "
                                              "panel the same tint", (*HEADROOM_NO_CONTEXT, *HALF_GRAY), HALF_WIDTH_TEST),
