@@ -127,17 +127,15 @@ class UnalignedDataset(Dataset):
             A = descreen(A)
         A = self._preprocess(A, rng)
         page_B, path_B = self._decode(self.paths_B, index_B, self.channels_B)
+        # A page style is made from the whole page (at its stored size, so a large scan costs more),
+        # then resized, cropped and flipped exactly as B is: the same draws, from a copy of the generator.
+        twin = copy.deepcopy(rng) if self.bw_style in PAGE_STYLES else None
+        B = self._preprocess(page_B, rng)
         bw = None
-        if self.bw_style in PAGE_STYLES:
-            # Made from the whole page (at its stored size, so a large scan costs more), then
-            # resized, cropped and flipped exactly as B is: the same draws, from a copy of the generator.
-            twin = copy.deepcopy(rng)
-            B = self._preprocess(page_B, rng)
+        if twin is not None:
             bw = self._preprocess(synthesize_bw(page_B, self.bw_style, rng), twin)
-        else:
-            B = self._preprocess(page_B, rng)
-            if self.bw_style is not None:
-                bw = synthesize_bw(B, self.bw_style, rng)
+        elif self.bw_style is not None:
+            bw = synthesize_bw(B, self.bw_style, rng)
         item: Dict[str, object] = {"A": to_tensor(A), "B": to_tensor(B), "A_paths": path_A, "B_paths": path_B}
         if bw is not None:
             item["B_bw"] = to_tensor(bw if self.channels_A == 1 else bw.convert("RGB"))

@@ -44,8 +44,7 @@ def generator_configs(opt: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
            "layer_headroom": opt.layer_headroom, "descreen": opt.descreen, **scale}
     configs = {"G_A": {**g_a, "average": False},
                "G_B": {"define_G": generator_arguments(opt, opt.output_nc, opt.input_nc, generator_B_width(opt)),
-                       "output_luma": "generator",
-                       "descreen": False, **scale, "average": False}}
+                       "output_luma": "generator", "descreen": False, **scale, "average": False}}
     if opt.ema_decay > 0:
         configs["G_A_ema"] = {**g_a, "average": True}
     return configs

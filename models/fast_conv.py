@@ -108,9 +108,11 @@ class FastConv2d(nn.Conv2d):
         return _padded_rows(x, top - pad, bottom + self.kernel_size[0] - 1 - pad, pad, "reflect")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or not self._runs_fast(x, self._out_size(x)):
+        if x.dim() != 4:
             return super().forward(x)
         out_h, out_w = self._out_size(x)
+        if not self._runs_fast(x, (out_h, out_w)):
+            return super().forward(x)
         rows = self._band_rows(x.shape[0], out_w)
         if rows >= out_h:
             return torch._nnpack_spatial_convolution(self._band(x, 0, out_h), self.weight, self.bias, [0, 0], [1, 1])
@@ -146,12 +148,14 @@ class BandedConv2d(nn.Conv2d):
                                        device="meta"), conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() or x.device.type != "cpu" or x.dim() != 4:
+            return super().forward(x)
         (stride, stride_w), (pad, pad_w), (kernel, kernel_w) = self.stride, self.padding, self.kernel_size
         out_h = (x.shape[2] + 2 * pad - kernel) // stride + 1
         out_w = (x.shape[3] + 2 * pad_w - kernel_w) // stride_w + 1
         per_row = x.shape[0] * (self.in_channels * x.shape[3] * stride + self.out_channels * out_w) * x.element_size()
         rows = max(1, FAST_BAND_BYTES // per_row)
-        if torch.is_grad_enabled() or x.device.type != "cpu" or x.dim() != 4 or rows >= out_h:
+        if rows >= out_h:
             return super().forward(x)
         out = x.new_empty(x.shape[0], self.out_channels, out_h, out_w)
         for top in range(0, out_h, rows):
