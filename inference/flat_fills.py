@@ -1,12 +1,17 @@
 """Flat fills at inference (test.py --flat_fills): one color per region that the ink encloses.
 
-Colorists lay "flats": every area closed by line art gets a single flat color before any
-shading. Doing the same to a generator's output removes halos and fringes along lines and makes
-each region one color by construction. The regions are the connected components (4-connected)
-of the scan's non-ink pixels, with the ink grown by one pixel so that a line with a one-pixel
-gap still closes its region. Within each region the output keeps its own luminance (BT.601 Y,
-so lines, tone dots and shading stay as the model drew them) and takes the region's mean
-chroma (Cb, Cr). Pixels on or next to ink keep the model's color.
+Colorists lay "flats": every area closed by line art gets a single flat color on a layer that is
+multiplied under the line art, before any shading. Doing the same to a generator's output removes
+halos, fringes along lines and blotches inside a panel, and makes each region one color by
+construction. The regions are the connected components (4-connected) of the scan's non-ink
+pixels, with the ink grown by one pixel so that a line with a one-pixel gap still closes its
+region.
+
+The color of a region is read off the generator's output as a layer: output / scan luma, per RGB
+channel (the layer that `--output_luma multiply` paints). Each region takes the median of its
+layer, so a blotch or glow that covers less than half of the region does not move it, and the
+flat layer is multiplied back onto the scan: lines, descreened tone and the scan's own shading
+stay as scanned. Pixels on or next to ink keep the model's color.
 """
 
 import numpy as np
@@ -15,6 +20,8 @@ from scipy import ndimage
 from skimage.measure import label
 
 INK_THRESHOLD = 128  # scan luma below mid-gray is line ink, the usual binarization of line art
+LAYER_STEPS = 1024  # the layer's median is taken on this grid per unit: 1/4 of a gray level on white paper
+LAYER_CODES = 4 * LAYER_STEPS  # layers up to 4x the scan; a region's pixels are >= INK_THRESHOLD, so 255 / 128 < 2 suffices
 
 
 def enclosed_regions(gray: np.ndarray, ink_threshold: int = INK_THRESHOLD) -> np.ndarray:
@@ -27,23 +34,38 @@ def enclosed_regions(gray: np.ndarray, ink_threshold: int = INK_THRESHOLD) -> np
     return label(~closed, connectivity=1)
 
 
-def flat_fill(colored: Image.Image, page: Image.Image, ink_threshold: int = INK_THRESHOLD) -> Image.Image:
-    """`colored` (RGB, the model's output for `page`) with one chroma per ink-enclosed region.
+def region_medians(codes: np.ndarray, regions: np.ndarray, count: int) -> np.ndarray:
+    """The lower median of `codes` (int in [0, LAYER_CODES)) within each region: shape (count,).
 
-    page: the B/W scan (any mode; its luma is used), the same size as `colored`. Returns an RGB
-    image of that size. Raises ValueError when the sizes differ.
+    codes, regions: 1-D arrays of the same length, regions in [0, count). A region without pixels
+    gets 0. One sort of (region, code) keys, so it costs the same for a few regions or 100 000."""
+    keys = np.sort(regions.astype(np.int64) * LAYER_CODES + codes)
+    sizes = np.bincount(regions, minlength=count)
+    lower = np.cumsum(sizes) - sizes + (sizes - 1) // 2
+    medians = np.zeros(count, np.int64)
+    medians[sizes > 0] = keys[lower[sizes > 0]] % LAYER_CODES
+    return medians
+
+
+def flat_fill(colored: Image.Image, page: Image.Image, ink_threshold: int = INK_THRESHOLD) -> Image.Image:
+    """`colored` (RGB, the model's output for `page`) with one flat color layer per ink-enclosed region.
+
+    page: the B/W scan (any mode; its luma is used), the same size as `colored`. In each region the
+    output is the scan's luma times the region's median layer (output / scan luma per channel),
+    rounded and clipped to [0, 255]. Returns an RGB image of that size. Raises ValueError when the
+    sizes differ.
     """
     if colored.size != page.size:
         raise ValueError(f"colored page {colored.size} and scan {page.size} differ in size")
-    regions = enclosed_regions(np.asarray(page.convert("L")), ink_threshold)
-    ycc = np.asarray(colored.convert("RGB").convert("YCbCr")).astype(np.float64)
+    gray = np.asarray(page.convert("L"))
+    regions = enclosed_regions(gray, ink_threshold)
     inside = regions > 0
-    counts = np.bincount(regions[inside], minlength=regions.max() + 1)
-    for channel in (1, 2):
-        sums = np.bincount(regions[inside], weights=ycc[..., channel][inside], minlength=counts.size)
-        means = sums / np.maximum(counts, 1)
-        ycc[..., channel][inside] = means[regions[inside]]
-    flat = np.asarray(Image.fromarray(np.clip(np.round(ycc), 0, 255).astype(np.uint8), mode="YCbCr").convert("RGB"))
+    scan = np.maximum(gray[inside], 1).astype(np.float64)  # a region's pixels are >= ink_threshold
     out = np.array(colored.convert("RGB"))
-    out[inside] = flat[inside]  # the YCbCr round trip is not exact: leave the other pixels untouched
+    count = int(regions.max()) + 1
+    for channel in range(3):
+        layer = out[..., channel][inside] / scan
+        codes = np.clip(np.round(layer * LAYER_STEPS), 0, LAYER_CODES - 1).astype(np.int64)
+        flat = region_medians(codes, regions[inside], count)[regions[inside]] / LAYER_STEPS
+        out[..., channel][inside] = np.clip(np.round(scan * flat), 0, 255).astype(np.uint8)
     return Image.fromarray(out)

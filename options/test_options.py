@@ -64,8 +64,8 @@ def add_processing_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--keep_lines", action="store_true",
                    help="keep the scan's own luminance at full resolution; take only color from the generator")
     g.add_argument("--flat_fills", action="store_true",
-                   help="one color per region the ink encloses, as colorists lay flats: no halos or fringes "
-                        "along lines, each region consistent (inference/flat_fills.py)")
+                   help="one color layer per region the ink encloses, multiplied under the scan as colorists lay "
+                        "flats: no halos, fringes or blotches, each region consistent (inference/flat_fills.py)")
     g.add_argument("--keep_bubbles", action="store_true",
                    help="speech bubbles stay as scanned: paper white, black lettering (inference/speech_bubbles.py)")
     g.add_argument("--tile_size", type=nonneg_int, default=None,
