@@ -46,6 +46,21 @@ def test_manga_preset_is_the_page_recipe_and_the_demo_the_drawings_one():
     assert demo.output_luma == "multiply" and not demo.descreen  # the drawings have no screentone
 
 
+def test_page_demo_preset_is_the_page_recipe_on_the_demo_pages_at_half_width():
+    pages = parse_train_options(["--preset", "demo_pages"])
+    assert pages.dataroot == pages.val_dataroot == "datasets/demo_pages" and pages.name == "demo_pages"
+    assert pages.val_phase == "val"  # chosen on the validation pages; the test pages stay for the report
+    assert (pages.preprocess, pages.load_size, pages.crop_size) == ("scale_width_and_crop", 192, 112)
+    manga = parse_train_options(["--dataroot", "datasets/demo_pages", "--preset", "manga"])
+    for key in PRESETS["manga"]:
+        assert getattr(pages, key) == getattr(manga, key), key
+    drawings = parse_train_options([])
+    for key in ("netG", "ngf", "ndf", "crop_size", "seed", "val_freq", "print_freq"):
+        assert getattr(pages, key) == getattr(drawings, key), key  # the demo's network and reports
+    # 60 pages and 120 drawings per side: the same 1680 iterations
+    assert (pages.n_epochs + pages.n_epochs_decay) * 60 == (drawings.n_epochs + drawings.n_epochs_decay) * 120 == 1680
+
+
 def test_help_lists_model_flags(capsys):
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args(["--help"])
