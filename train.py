@@ -1,6 +1,7 @@
 """Train an unpaired B/W -> color CycleGAN.
 
-    python train.py                                            # demo preset on datasets/demo (CPU, ~10 min)
+    python train.py                                            # demo preset on datasets/demo (CPU, ~10-17 min)
+    python train.py --preset demo_pages                        # the page demo on datasets/demo_pages (~20 min)
     python train.py --dataroot datasets/manga --name onepiece  # your data, upstream defaults
     python train.py --dataroot datasets/manga --name onepiece --continue_train   # exact resume
     tensorboard --logdir checkpoints/onepiece
