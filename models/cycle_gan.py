@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from models.color import HEADROOM, gray_like, luma, output_with_luma
 from models.ema import WeightAverage
 from models.image_pool import ImagePool
-from models.losses import GANLoss, gradient_penalty
+from models.losses import GANLoss, fill_weighted_l1, gradient_penalty
 from util.rng import SeedTag, derive_seed
 
 Stats = Dict[str, torch.Tensor]
@@ -46,7 +46,7 @@ class CycleGANModel:
                  device_type: str = "cpu", grad_sync: Optional[GradSync] = None, output_luma: str = "generator",
                  lambda_gray_identity: float = 0.0, lambda_luma: float = 0.0, lr_D: Optional[float] = None,
                  ema_decay: float = 0.0, detach_cycle_A: bool = False, detach_cycle_B: bool = False,
-                 layer_headroom: float = HEADROOM, white_clip: str = "hard") -> None:
+                 layer_headroom: float = HEADROOM, white_clip: str = "hard", fill_weight: float = 0.0) -> None:
         """`precision` bf16/fp16 runs the forward passes under autocast (fp16 adds loss scaling);
         `grad_sync`, when given (data-parallel training), averages gradients across processes
         before each optimizer step.
@@ -56,7 +56,8 @@ class CycleGANModel:
         (see models/color.py), `layer_headroom` bounding multiply_headroom's layer and `white_clip`
         choosing how its clip at white passes gradients;
         `lambda_gray_identity` weighs |G_A(B/W version of real_B) - real_B| (the B/W version comes
-        with the batch, see data/bw_synthesis.py); `lambda_luma` weighs |Y(G_A(real_A)) - Y(real_A)|;
+        with the batch, see data/bw_synthesis.py), its fills weighted 1 + `fill_weight`
+        (losses.fill_weighted_l1); `lambda_luma` weighs |Y(G_A(real_A)) - Y(real_A)|;
         `lr_D` gives the critics their own learning rate (two time-scale update rule);
         `ema_decay` > 0 keeps a moving average of G_A's weights (models/ema.py) that `colorize`
         uses and checkpoints save as G_A_ema;
@@ -74,6 +75,7 @@ class CycleGANModel:
         self.layer_headroom = layer_headroom
         self.white_clip = white_clip
         self.lambda_gray_identity = lambda_gray_identity
+        self.fill_weight = fill_weight
         self.lambda_luma = lambda_luma
         self.detach_cycle_A, self.detach_cycle_B = detach_cycle_A, detach_cycle_B
         # fake_B images feed D_A, fake_A images feed D_B (upstream's pairing).
@@ -181,7 +183,10 @@ class CycleGANModel:
                 # A color page's B/W version has a known answer: the page. This is the only
                 # supervised signal in unpaired training, and the color domain supplies it for free.
                 bw = bw_B if bw_B is not None else gray_like(real_B, real_A.shape[1])
-                stats["gray_idt"] = F.l1_loss(self._G_A(bw).float(), real_B) * self.lambda_gray_identity
+                colored = self._G_A(bw).float()
+                error = fill_weighted_l1(colored, real_B, bw, self.fill_weight) if self.fill_weight > 0 else \
+                    F.l1_loss(colored, real_B)
+                stats["gray_idt"] = error * self.lambda_gray_identity
             if self.lambda_luma > 0:
                 stats["luma"] = F.l1_loss(luma(fake_B.float()), luma(real_A)) * self.lambda_luma
             loss = sum(stats.values())

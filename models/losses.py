@@ -1,4 +1,4 @@
-"""Adversarial objectives and the WGAN-GP gradient penalty."""
+"""Adversarial objectives, the WGAN-GP gradient penalty and the fill-weighted grayscale identity."""
 
 from typing import List, Union
 
@@ -9,6 +9,8 @@ import torch.nn as nn
 Scores = Union[torch.Tensor, List[torch.Tensor]]
 
 GAN_MODES = ("lsgan", "vanilla", "wgangp")
+# In [-1, 1]: above 0.96 (250 of 255) a B/W pixel is blank paper; below it, a color channel is not white.
+PAPER_LEVEL = 0.96
 
 
 class GANLoss(nn.Module):
@@ -49,3 +51,18 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
     total = sum(s.sum() for s in scores) if isinstance(scores, list) else scores.sum()
     (grad,) = torch.autograd.grad(total, mixed, create_graph=True)
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def fill_weighted_l1(pred: torch.Tensor, target: torch.Tensor, bw: torch.Tensor, fill_weight: float) -> torch.Tensor:
+    """Mean |pred - target| in which the fills count 1 + `fill_weight` times, normalized by the mean
+    weight (so only the balance between pixels changes, not the loss's scale).
+
+    A fill here is a pixel that the B/W version `bw` shows as blank paper (> PAPER_LEVEL) while the
+    color page `target` colors it (a channel below PAPER_LEVEL): the colors that a B/W style like
+    `ink` or `ink_tone` whitens, which G_A can only invent from who or what is drawn. On manga pages
+    they are a few percent of the pixels, so a plain L1 is ruled by the toned ground. With
+    `--bw_style gray` no pixel qualifies (the B/W version is the page's own luminance) and this is
+    the plain L1. pred, target: N x 3 x H x W; bw: N x 1 or 3 x H x W; all in [-1, 1]."""
+    fills = (bw.mean(1, keepdim=True) > PAPER_LEVEL) & (target < PAPER_LEVEL).any(1, keepdim=True)
+    weight = 1 + fill_weight * fills.to(pred.dtype)
+    return ((pred - target).abs() * weight).mean() / weight.mean()

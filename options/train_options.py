@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how --lambda_gray_identity makes B/W from color: gray (luminance), ink (light fills "
                         "to white), screentone (flat mid-tones as halftone dots) or ink_tone (ink, but flat areas "
                         "covering 2.5%% of the page or more keep their gray: ink figures on a descreened toned ground)")
+    g.add_argument("--fill_weight", type=nonneg_float, default=0.0,
+                   help="--lambda_gray_identity's fills (blank paper in the B/W version, colored in the page: what "
+                        "--bw_style ink or ink_tone whitens) count 1 + this many times, the loss normalized by the "
+                        "mean weight; on pages the fills are a few percent of the pixels")
     g.add_argument("--lambda_luma", type=nonneg_float, default=0.0,
                    help="weight of |Y(G_A(A)) - Y(A)|: a soft version of --output_luma input")
     g.add_argument("--detach_cycle_A", action="store_true",
@@ -250,6 +254,8 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
     if opt.gray_octaves and not opt.netG.startswith("resnet"):
         return (f"--gray_octaves {opt.gray_octaves} needs a ResNet --netG (got --netG {opt.netG}); --preset manga "
                 "sets 5, pass --gray_octaves 0 to turn it off")
+    if opt.fill_weight and opt.lambda_gray_identity <= 0:
+        return f"--fill_weight {opt.fill_weight} weighs the grayscale identity: pass --lambda_gray_identity > 0 too"
     if opt.layer_headroom != HEADROOM and opt.output_luma != "multiply_headroom":
         return f"--layer_headroom only applies to --output_luma multiply_headroom (got --output_luma {opt.output_luma})"
     if opt.white_clip != "hard" and opt.output_luma != "multiply_headroom":

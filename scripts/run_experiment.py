@@ -252,6 +252,11 @@ CONFIGS: Dict[str, Config] = {
                                                          "colored page, fills included, and drops two of the seven "
                                                          "generator passes per step",
                                                          (*INKTONE_FOURIER, "--lambda_identity", "0"), HALF_WIDTH_TEST),
+    "recipe_descreen_half_inktone_fourier_fill10": Config("recipe_descreen_half_inktone_fourier with the fills weighted "
+                                                          "11x in the grayscale identity (--fill_weight 10): even on its "
+                                                          "own training inputs that row leaves the fills nearly white, "
+                                                          "and they are 2.4% of a page's pixels (0.5-4.2%)",
+                                                          (*INKTONE_FOURIER, "--fill_weight", "10"), HALF_WIDTH_TEST),
     "recipe_descreen_half_gray_nogc": Config("recipe_descreen_half_gray without the page style (--global_context): "
                                              "one style vector for the whole page may be what paints every toned "
                                              "panel the same tint", (*HEADROOM_NO_CONTEXT, *HALF_GRAY), HALF_WIDTH_TEST),
@@ -263,7 +268,8 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_mixed", "recipe_descreen_half_gray_fourier",
                     "recipe_descreen_half_gray_h15", "recipe_descreen_half_gray_nogc", "recipe_descreen_half_gray_st",
                     "recipe_descreen_half_gray_h15st", "recipe_descreen_half_inktone_fourier",
-                    "recipe_descreen_half_gray_fourier_jitter", "recipe_descreen_half_inktone_fourier_noidt")},
+                    "recipe_descreen_half_gray_fourier_jitter", "recipe_descreen_half_inktone_fourier_noidt",
+                    "recipe_descreen_half_inktone_fourier_fill10")},
     "recipe_descreen_kept": Config("recipe_descreen's runs colorized with --flat_fills and --keep_bubbles", (), KEPT,
                                    "recipe_descreen"),
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),

@@ -19,7 +19,7 @@ from data.unaligned_dataset import UnalignedDataset
 from models import create_model
 from models.color import gray_like, luma, output_with_luma, with_luma
 from models.ema import WeightAverage
-from models.losses import GANLoss, gradient_penalty
+from models.losses import GANLoss, fill_weighted_l1, gradient_penalty
 from models.networks import define_D
 from options.presets import DRAWINGS_RECIPE, as_flags
 from options.train_options import parse_train_options
@@ -246,6 +246,37 @@ def test_the_layer_headroom_bounds_the_color_layer():
     top = torch.ones(1, 3, 2, 2)
     assert torch.allclose(output_with_luma(top, page, "multiply_headroom"), torch.full((1, 3, 2, 2), 0.25))
     assert torch.equal(output_with_luma(top, page, "multiply_headroom", headroom=2.0), torch.ones(1, 3, 2, 2))
+
+
+def test_fill_weighted_l1_weighs_the_fills_the_bw_version_whitens():
+    # A 1 x 4 page: ground (gray in B/W and color), a fill (white in B/W, red in color), blank paper
+    # (white in both) and a second ground pixel. The prediction misses the fill by 1 and the ground by 0.5.
+    target = torch.tensor([[0.2, 0.5, 1.0, 0.2], [0.2, -0.5, 1.0, 0.2], [0.2, -0.5, 1.0, 0.2]])[None, :, None, :]
+    bw = torch.tensor([0.2, 1.0, 1.0, 0.2])[None, None, None, :]
+    pred = target.clone()
+    pred[..., 1] -= 1.0
+    pred[..., 0] += 0.5
+    errors = torch.tensor([0.5, 1.0, 0.0, 0.0])  # per pixel, the same in each channel
+    assert fill_weighted_l1(pred, target, bw, 0.0).item() == pytest.approx(errors.mean().item())
+    weights = torch.tensor([1.0, 11.0, 1.0, 1.0])  # only the fill: paper in B/W, not white in color
+    assert fill_weighted_l1(pred, target, bw, 10.0).item() == pytest.approx(
+        ((errors * weights).mean() / weights.mean()).item())
+    # With a luminance B/W version (--bw_style gray) no pixel is paper but the paper itself: the plain L1.
+    gray = gray_like(target, 1)
+    assert fill_weighted_l1(pred, target, gray, 10.0).item() == pytest.approx(errors.mean().item())
+
+
+def test_fill_weight_changes_the_grayscale_identity_and_needs_it(tmp_path, dataroot, capsys):
+    real_A, real_B = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    bw_B = torch.where(torch.rand(1, 1, 32, 32) > 0.5, torch.ones(1, 1, 32, 32), gray_like(real_B, 1)).expand(-1, 3, -1, -1)
+    losses = []
+    for weight in ("0", "10"):
+        model, _ = _model(tmp_path, dataroot, ["--lambda_gray_identity", "5", "--fill_weight", weight])
+        losses.append(model.generator_step(real_A, real_B, bw_B)[1]["gray_idt"].item())
+    assert losses[0] != pytest.approx(losses[1], rel=1e-3)  # same weights (seed 0), other balance
+    with pytest.raises(SystemExit):
+        parse_train_options(["--dataroot", "unused", "--fill_weight", "4"])
+    assert "--fill_weight 4.0 weighs the grayscale identity" in capsys.readouterr().err
 
 
 def test_output_luma_input_gray_identity_luma_loss_and_lr_D(tmp_path, dataroot):
