@@ -21,6 +21,7 @@ from scipy import ndimage
 from skimage.measure import label
 
 BW_STYLES = ("gray", "ink", "screentone", "ink_tone")
+FILL_WHITENING_STYLES = ("ink", "ink_tone")  # styles that leave light fills as blank paper, as line art does
 PAGE_STYLES = ("ink_tone",)  # styles that need the whole page, not a crop of it
 INK_WHITE_POINT = (0.6, 0.85)  # luminance at and above which a fill becomes paper white
 SCREEN_PITCH = (3.0, 6.0)  # halftone cell size in pixels

@@ -21,7 +21,6 @@ from skimage.measure import label
 
 INK_THRESHOLD = 128  # scan luma below mid-gray is line ink, the usual binarization of line art
 LAYER_STEPS = 1024  # the layer's median is taken on this grid per unit: 1/4 of a gray level on white paper
-LAYER_CODES = 4 * LAYER_STEPS  # layers up to 4x the scan; a region's pixels are >= INK_THRESHOLD, so 255 / 128 < 2 suffices
 
 
 def enclosed_regions(gray: np.ndarray, ink_threshold: int = INK_THRESHOLD) -> np.ndarray:
@@ -34,16 +33,21 @@ def enclosed_regions(gray: np.ndarray, ink_threshold: int = INK_THRESHOLD) -> np
     return label(~closed, connectivity=1)
 
 
-def region_medians(codes: np.ndarray, regions: np.ndarray, count: int) -> np.ndarray:
-    """The lower median of `codes` (int in [0, LAYER_CODES)) within each region: shape (count,).
+def region_medians(codes: np.ndarray, regions: np.ndarray, count: int, n_codes: int) -> np.ndarray:
+    """The lower median of `codes` within each region: int64, shape (count,).
 
-    codes, regions: 1-D arrays of the same length, regions in [0, count). A region without pixels
-    gets 0. One sort of (region, code) keys, so it costs the same for a few regions or 100 000."""
-    keys = np.sort(regions.astype(np.int64) * LAYER_CODES + codes)
+    codes: 1-D ints in [0, n_codes); regions: 1-D ints in [0, count), the same length. A region
+    without pixels gets 0. One sort of (region, code) keys, so it costs the same for a few regions
+    or 100 000. ValueError when a code or a region is out of its range."""
+    if codes.size and (codes.min() < 0 or codes.max() >= n_codes):
+        raise ValueError(f"codes must lie in [0, {n_codes})")
+    if regions.size and (regions.min() < 0 or regions.max() >= count):
+        raise ValueError(f"regions must lie in [0, {count})")
+    keys = np.sort(regions.astype(np.int64) * n_codes + codes)
     sizes = np.bincount(regions, minlength=count)
     lower = np.cumsum(sizes) - sizes + (sizes - 1) // 2
     medians = np.zeros(count, np.int64)
-    medians[sizes > 0] = keys[lower[sizes > 0]] % LAYER_CODES
+    medians[sizes > 0] = keys[lower[sizes > 0]] % n_codes
     return medians
 
 
@@ -60,12 +64,14 @@ def flat_fill(colored: Image.Image, page: Image.Image, ink_threshold: int = INK_
     gray = np.asarray(page.convert("L"))
     regions = enclosed_regions(gray, ink_threshold)
     inside = regions > 0
-    scan = np.maximum(gray[inside], 1).astype(np.float64)  # a region's pixels are >= ink_threshold
+    scan = gray[inside].astype(np.float64)
+    # A region's pixels are at least ink_threshold, so no layer there exceeds 255 / ink_threshold.
+    n_codes = int(np.ceil(255 / max(ink_threshold, 1) * LAYER_STEPS)) + 1
     out = np.array(colored.convert("RGB"))
     count = int(regions.max()) + 1
     for channel in range(3):
-        layer = out[..., channel][inside] / scan
-        codes = np.clip(np.round(layer * LAYER_STEPS), 0, LAYER_CODES - 1).astype(np.int64)
-        flat = region_medians(codes, regions[inside], count)[regions[inside]] / LAYER_STEPS
+        layer = out[..., channel][inside] / np.maximum(scan, 1)
+        codes = np.clip(np.round(layer * LAYER_STEPS), 0, n_codes - 1).astype(np.int64)
+        flat = region_medians(codes, regions[inside], count, n_codes)[regions[inside]] / LAYER_STEPS
         out[..., channel][inside] = np.clip(np.round(scan * flat), 0, 255).astype(np.uint8)
     return Image.fromarray(out)

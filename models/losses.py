@@ -61,8 +61,13 @@ def fill_weighted_l1(pred: torch.Tensor, target: torch.Tensor, bw: torch.Tensor,
     color page `target` colors it (a channel below PAPER_LEVEL): the colors that a B/W style like
     `ink` or `ink_tone` whitens, which G_A can only invent from who or what is drawn. On manga pages
     they are a few percent of the pixels, so a plain L1 is ruled by the toned ground. With
-    `--bw_style gray` no pixel qualifies (the B/W version is the page's own luminance) and this is
-    the plain L1. pred, target: N x 3 x H x W; bw: N x 1 or 3 x H x W; all in [-1, 1]."""
+    `--bw_style gray` (the B/W version is the page's own luminance) only the palest tints qualify,
+    those with luma above 250 and a channel below it, and this is nearly the plain L1.
+
+    pred, target: N x 3 x H x W; bw: N x 1 or 3 x H x W; all in [-1, 1]. Returns a 0-d fp32 tensor.
+    ValueError for tensors that are not 4-D."""
+    if pred.dim() != 4 or bw.dim() != 4:
+        raise ValueError(f"fill_weighted_l1 needs N x C x H x W tensors, got {tuple(pred.shape)} and {tuple(bw.shape)}")
     fills = (bw.mean(1, keepdim=True) > PAPER_LEVEL) & (target < PAPER_LEVEL).any(1, keepdim=True)
-    weight = 1 + fill_weight * fills.to(pred.dtype)
-    return ((pred - target).abs() * weight).mean() / weight.mean()
+    weight = 1 + fill_weight * fills.float()
+    return ((pred.float() - target.float()).abs() * weight).mean() / weight.mean()

@@ -12,7 +12,7 @@ import os
 import time
 from typing import Any, Dict, Optional, Sequence
 
-from data.bw_synthesis import BW_STYLES
+from data.bw_synthesis import BW_STYLES, FILL_WHITENING_STYLES
 from data.transforms import PREPROCESS_MODES
 from data.unaligned_dataset import SizeRule
 from evaluation.metrics import HIGHER_IS_BETTER
@@ -256,6 +256,9 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
                 "sets 5, pass --gray_octaves 0 to turn it off")
     if opt.fill_weight and opt.lambda_gray_identity <= 0:
         return f"--fill_weight {opt.fill_weight} weighs the grayscale identity: pass --lambda_gray_identity > 0 too"
+    if opt.fill_weight and opt.bw_style not in FILL_WHITENING_STYLES:
+        return (f"--fill_weight weighs the fills that the B/W version shows as paper; --bw_style {opt.bw_style} keeps "
+                f"them gray: use --bw_style {' or '.join(FILL_WHITENING_STYLES)}")
     if opt.layer_headroom != HEADROOM and opt.output_luma != "multiply_headroom":
         return f"--layer_headroom only applies to --output_luma multiply_headroom (got --output_luma {opt.output_luma})"
     if opt.white_clip != "hard" and opt.output_luma != "multiply_headroom":

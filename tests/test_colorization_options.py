@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 import test as colorize_cli
@@ -267,16 +268,23 @@ def test_fill_weighted_l1_weighs_the_fills_the_bw_version_whitens():
 
 
 def test_fill_weight_changes_the_grayscale_identity_and_needs_it(tmp_path, dataroot, capsys):
-    real_A, real_B = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
-    bw_B = torch.where(torch.rand(1, 1, 32, 32) > 0.5, torch.ones(1, 1, 32, 32), gray_like(real_B, 1)).expand(-1, 3, -1, -1)
-    losses = []
-    for weight in ("0", "10"):
-        model, _ = _model(tmp_path, dataroot, ["--lambda_gray_identity", "5", "--fill_weight", weight])
-        losses.append(model.generator_step(real_A, real_B, bw_B)[1]["gray_idt"].item())
-    assert losses[0] != pytest.approx(losses[1], rel=1e-3)  # same weights (seed 0), other balance
+    g = torch.Generator().manual_seed(0)
+    real_A, real_B = torch.rand(1, 3, 32, 32, generator=g) * 2 - 1, torch.rand(1, 3, 32, 32, generator=g) * 2 - 1
+    paper = torch.rand(1, 1, 32, 32, generator=g) > 0.5
+    bw_B = torch.where(paper, torch.ones(1, 1, 32, 32), gray_like(real_B, 1)).expand(-1, 3, -1, -1)
+    model, _ = _model(tmp_path, dataroot, ["--lambda_gray_identity", "5", "--bw_style", "ink", "--fill_weight", "10"])
+    with torch.no_grad():
+        colored = model._G_A(bw_B)  # before the step changes the weights
+    weighted = fill_weighted_l1(colored, real_B, bw_B, 10.0)
+    assert weighted.item() != pytest.approx(F.l1_loss(colored, real_B).item(), rel=1e-4)
+    _, stats = model.generator_step(real_A, real_B, bw_B)
+    assert stats["gray_idt"].item() == pytest.approx(5 * weighted.item(), rel=1e-5)
     with pytest.raises(SystemExit):
         parse_train_options(["--dataroot", "unused", "--fill_weight", "4"])
     assert "--fill_weight 4.0 weighs the grayscale identity" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a luminance B/W version has (nearly) no paper-white fills to weigh
+        parse_train_options(["--dataroot", "unused", "--fill_weight", "4", "--lambda_gray_identity", "5"])
+    assert "use --bw_style ink or ink_tone" in capsys.readouterr().err
 
 
 def test_output_luma_input_gray_identity_luma_loss_and_lr_D(tmp_path, dataroot):

@@ -293,11 +293,15 @@ def test_region_medians_match_numpy():
     rng = np.random.default_rng(1)
     regions = rng.integers(0, 6, 500)
     codes = rng.integers(0, 4096, 500)
-    medians = region_medians(codes, regions, 8)
+    medians = region_medians(codes, regions, 8, 4096)
     for r in range(6):
         values = np.sort(codes[regions == r])
         assert medians[r] == values[(len(values) - 1) // 2]  # the lower median
     assert (medians[6:] == 0).all()  # regions without pixels
+    with pytest.raises(ValueError, match="codes"):  # a code past the range would leak into the next region
+        region_medians(np.array([5000, 1]), np.array([0, 1]), 2, 4096)
+    with pytest.raises(ValueError, match="regions"):
+        region_medians(np.array([5, 1]), np.array([0, 2]), 2, 4096)
 
 
 def test_test_py_flat_fills_and_keep_bubbles_run_on_a_trained_model(dataroot, tmp_path):
