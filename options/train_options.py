@@ -50,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--name", default="experiment_name", help="run name: files go to <checkpoints_dir>/<name>")
     g.add_argument("--checkpoints_dir", default="./checkpoints", help="where run folders are created")
     g.add_argument("--suffix", default="", help="appended to --name, formatted with the options, e.g. {netG}_size{load_size}")
-    g.add_argument("--preset", default=None, choices=sorted(PRESETS), help="named defaults (command-line flags still win)")
+    g.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                   help="named defaults, command-line flags still win (options/presets.py): demo, the drawings demo "
+                        "on datasets/demo (the default without --dataroot); demo_pages, the page demo on "
+                        "datasets/demo_pages; manga, the page recipe for your own --dataroot")
     g.add_argument("--seed", type=nonneg_int, default=None, help="random seed; omitted: drawn at start and saved in opt.json")
     g.add_argument("--gpu_ids", type=gpu_ids_type, default="0", help="GPU id to use, e.g. 0; -1 for CPU")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA if present, else CPU")
@@ -257,8 +260,9 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
     if opt.fill_weight and opt.lambda_gray_identity <= 0:
         return f"--fill_weight {opt.fill_weight} weighs the grayscale identity: pass --lambda_gray_identity > 0 too"
     if opt.fill_weight and opt.bw_style not in FILL_WHITENING_STYLES:
-        return (f"--fill_weight weighs the fills that the B/W version shows as paper; --bw_style {opt.bw_style} keeps "
-                f"them gray: use --bw_style {' or '.join(FILL_WHITENING_STYLES)}")
+        origin = f" (given or set by --preset {opt.preset})" if opt.preset else ""
+        return (f"--fill_weight weighs the fills that the B/W version shows as paper; --bw_style {opt.bw_style}{origin} "
+                f"keeps them gray: use --bw_style {' or '.join(FILL_WHITENING_STYLES)}")
     if opt.layer_headroom != HEADROOM and opt.output_luma != "multiply_headroom":
         return f"--layer_headroom only applies to --output_luma multiply_headroom (got --output_luma {opt.output_luma})"
     if opt.white_clip != "hard" and opt.output_luma != "multiply_headroom":
