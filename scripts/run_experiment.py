@@ -272,6 +272,12 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_inktone_fourier_fill10")},
     "recipe_descreen_kept": Config("recipe_descreen's runs colorized with --flat_fills and --keep_bubbles", (), KEPT,
                                    "recipe_descreen"),
+    "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
+                                           "colorized at it: the characters at 1-3x the drawings' scale, as large "
+                                           "as the drawings that teach the drawings demo who wears what",
+                                           (*HEADROOM, *GRAY_ID, "--bw_style", "gray", "--descreen", *GRAY_LEVELS)),
+    "recipe_descreen_gray_fourier_kept": Config("recipe_descreen_gray_fourier's runs colorized with --flat_fills and "
+                                                "--keep_bubbles", (), KEPT, "recipe_descreen_gray_fourier"),
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),
                                    "recipe_headroom"),
 }
