@@ -64,14 +64,16 @@ def flat_fill(colored: Image.Image, page: Image.Image, ink_threshold: int = INK_
     gray = np.asarray(page.convert("L"))
     regions = enclosed_regions(gray, ink_threshold)
     inside = regions > 0
+    labels = regions[inside]
     scan = gray[inside].astype(np.float64)
+    divisor = np.maximum(scan, 1)
     # A region's pixels are at least ink_threshold, so no layer there exceeds 255 / ink_threshold.
     n_codes = int(np.ceil(255 / max(ink_threshold, 1) * LAYER_STEPS)) + 1
     out = np.array(colored.convert("RGB"))
     count = int(regions.max()) + 1
     for channel in range(3):
-        layer = out[..., channel][inside] / np.maximum(scan, 1)
+        layer = out[..., channel][inside] / divisor
         codes = np.clip(np.round(layer * LAYER_STEPS), 0, n_codes - 1).astype(np.int64)
-        flat = region_medians(codes, regions[inside], count, n_codes)[regions[inside]] / LAYER_STEPS
+        flat = region_medians(codes, labels, count, n_codes)[labels] / LAYER_STEPS
         out[..., channel][inside] = np.clip(np.round(scan * flat), 0, 255).astype(np.uint8)
     return Image.fromarray(out)

@@ -103,16 +103,18 @@ HALF_WIDTH = ("--load_size", "192")
 HALF_WIDTH_TEST = ("--preprocess", "scale_width", *HALF_WIDTH)
 KEPT = ("--flat_fills", "--keep_bubbles")
 # recipe_descreen_half_gray's flags after the output's: the base of the page rows.
-HALF_GRAY = (*GRAY_ID, "--bw_style", "gray", "--descreen", *HALF_WIDTH)
+DESCREEN_GRAY = (*GRAY_ID, "--bw_style", "gray", "--descreen")
+HALF_GRAY = (*DESCREEN_GRAY, *HALF_WIDTH)
 # The stem sees each pixel's gray past instance norm and Fourier-encoded (the --preset manga values).
 GRAY_LEVELS = ("--level_channels", "8", "--gray_octaves", "5")
 # recipe_descreen_half_inktone_fourier: the grayscale identity's B/W leaves the fills white, as the scans do.
 INKTONE_FOURIER = (*HEADROOM, *GRAY_ID, "--bw_style", "ink_tone", "--descreen", *HALF_WIDTH, *GRAY_LEVELS)
 
 
-def kept(name: str) -> Config:
-    """The test-time variant that colorizes `name`'s runs with flat fills and speech bubbles kept."""
-    return Config(f"{name}'s runs colorized with --flat_fills and --keep_bubbles", (), (*HALF_WIDTH_TEST, *KEPT), name)
+def kept(name: str, width_flags: Tuple[str, ...] = HALF_WIDTH_TEST) -> Config:
+    """The test-time variant that colorizes `name`'s runs with flat fills and speech bubbles kept,
+    at the width `width_flags` ask (by default half the page's, as the `*_half*` rows train)."""
+    return Config(f"{name}'s runs colorized with --flat_fills and --keep_bubbles", (), (*width_flags, *KEPT), name)
 
 # One change at a time against `plain`, then combinations. PRESET_CONFIG is the drawings' recipe
 # (options/presets.DRAWINGS_RECIPE); `recipe` is its predecessor, the base of the `recipe_*` rows.
@@ -270,14 +272,12 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_h15st", "recipe_descreen_half_inktone_fourier",
                     "recipe_descreen_half_gray_fourier_jitter", "recipe_descreen_half_inktone_fourier_noidt",
                     "recipe_descreen_half_inktone_fourier_fill10")},
-    "recipe_descreen_kept": Config("recipe_descreen's runs colorized with --flat_fills and --keep_bubbles", (), KEPT,
-                                   "recipe_descreen"),
+    "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "
                                            "as the drawings that teach the drawings demo who wears what",
-                                           (*HEADROOM, *GRAY_ID, "--bw_style", "gray", "--descreen", *GRAY_LEVELS)),
-    "recipe_descreen_gray_fourier_kept": Config("recipe_descreen_gray_fourier's runs colorized with --flat_fills and "
-                                                "--keep_bubbles", (), KEPT, "recipe_descreen_gray_fourier"),
+                                           (*HEADROOM, *DESCREEN_GRAY, *GRAY_LEVELS)),
+    "recipe_descreen_gray_fourier_kept": kept("recipe_descreen_gray_fourier", ()),
     "recipe_headroom_flat": Config("recipe_headroom's runs colorized with --flat_fills", (), ("--flat_fills",),
                                    "recipe_headroom"),
 }
