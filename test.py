@@ -6,7 +6,8 @@
     python test.py --dataroot volumes/ --name onepiece --output_dir colored/        # CBZ/ZIP volumes
 
 Every image and every CBZ/ZIP volume under --dataroot (recursive) is colorized; --dataroot may also
-be one image or one volume. Outputs: with --output_dir, just the pages
+be one image or one volume, or a dataset root in upstream's layout, which stands for its testA/
+(<phase>A/). Outputs: with --output_dir, just the pages
 (<output_dir>/<relative path>/<stem>.png) and volumes (<output_dir>/<relative path>.cbz, same
 member names in natural page order, failed pages kept B/W); otherwise upstream's layout
 <results_dir>/<name>/<phase>_<epoch>/images/. The HTML page (index.html, input beside output) is
@@ -159,6 +160,19 @@ def write_html(results_dir: str, title: str, rows: List[Tuple[str, str, str, str
     atomic_write_text(os.path.join(results_dir, "index.html"), doc.render())
 
 
+def dataset_phase_folder(dataroot: str, phase: str) -> str:
+    """The folder to colorize for --dataroot: a dataset root in upstream's layout (it holds
+    <phase>A/, e.g. testA/ beside trainA/ and testB/) stands for its B/W <phase>A/ pages, as in
+    upstream's test.py, instead of every image under it (color pages and masks included); any other
+    path is itself."""
+    scans = os.path.join(dataroot, phase + "A")
+    if os.path.isdir(dataroot) and os.path.isdir(scans):
+        log.info("%s is a dataset root: colorizing its %s (pass a folder without %sA/ to colorize "
+                 "everything under it)", dataroot, scans, phase)
+        return scans
+    return dataroot
+
+
 def collect_inputs(dataroot: str, num_test: float) -> Tuple[str, List[str], List[str]]:
     """(the folder output names are relative to, loose pages, CBZ/ZIP archives) for --dataroot:
     a folder (searched recursively), one image, or one archive. UserError (one line) otherwise."""
@@ -185,20 +199,21 @@ def collect_inputs(dataroot: str, num_test: float) -> Tuple[str, List[str], List
 
 
 def run(opt: argparse.Namespace) -> int:
-    root, paths, archives = collect_inputs(opt.dataroot, opt.num_test)
+    source = dataset_phase_folder(opt.dataroot, opt.phase)
+    root, paths, archives = collect_inputs(source, opt.num_test)
     label = checkpoint_label(opt.epoch, opt.load_iter)
     results_dir = os.path.join(opt.results_dir, opt.name, f"{opt.phase}_{label}")
     out_root = opt.output_dir or os.path.join(results_dir, "images")
-    if os.path.isdir(opt.dataroot):
+    if os.path.isdir(source):
         for flag, folder in (("--output_dir", out_root), ("--results_dir", results_dir)):
-            if _inside(folder, opt.dataroot):
-                raise UserError(f"{flag} {folder} is inside --dataroot {opt.dataroot}; choose a folder outside the input")
+            if _inside(folder, source):
+                raise UserError(f"{flag} {folder} is inside --dataroot {source}; choose a folder outside the input")
 
     device = select_device(opt.device, opt.gpu_ids)
     pipeline = build_pipeline(opt, device)
     gen = pipeline.generator
     log.info("colorizing %d pages%s from %s with %s on %s (%s)", len(paths),
-             f" and {len(archives)} archives" if archives else "", opt.dataroot, gen.source, device,
+             f" and {len(archives)} archives" if archives else "", source, gen.source, device,
              pipeline.describe())
 
     names = output_names(paths, root)
@@ -230,7 +245,7 @@ def run(opt: argparse.Namespace) -> int:
         done += volume_done
         failed += volume_failed
         rows += volume_rows
-    write_html(results_dir, f"{opt.name}: {opt.dataroot}", rows, opt.display_winsize)
+    write_html(results_dir, f"{opt.name}: {source}", rows, opt.display_winsize)
     elapsed = time.perf_counter() - start
     log.info("colorized %d, failed %d%s%s in %.1f s; pages in %s, HTML %s%s", done, len(failed),
              f" ({', '.join(failed[:10])}{', ...' if len(failed) > 10 else ''})" if failed else "",

@@ -160,6 +160,20 @@ def test_skip_existing_resumes_a_folder(tmp_path, run_folder, caplog):
     assert sorted(os.listdir(images)) == [".colorized_with.json", "0.png", "1.png", "2.png"]
 
 
+def test_a_dataset_root_colorizes_its_phase_a_pages_only(tmp_path, run_folder):
+    root = tmp_path / "pages"
+    for folder in ("trainA", "trainB", "testA", "testB", "testMasks"):
+        _page(str(root / folder / "p001.png"), (32, 32))
+    args = ["--dataroot", str(root), "--name", "tiny", "--checkpoints_dir", run_folder,
+            "--results_dir", str(tmp_path / "r")]
+    assert _run(args + ["--output_dir", str(tmp_path / "out")]) == 0
+    assert sorted(os.listdir(tmp_path / "out")) == [".colorized_with.json", "p001.png"]
+    # With --phase val there is no valA/: the root is an ordinary folder and everything under it is colorized.
+    assert _run(args + ["--output_dir", str(tmp_path / "all"), "--phase", "val"]) == 0
+    assert sorted(os.listdir(tmp_path / "all")) == [".colorized_with.json", "testA", "testB", "testMasks",
+                                                    "trainA", "trainB"]
+
+
 @pytest.mark.parametrize("case,message", [
     ("empty", "no images"),
     ("missing", "generator weights not found"),
