@@ -288,12 +288,7 @@ class Colorizer:
         self.work_width = work_width
         self.norms = _swap_instance_norms(net)
         self.split = _resnet_split(net)
-        context = net.context if isinstance(net, ResnetGenerator) else None
-        # A page-wide style is computed once and passed to every tile; a windowed style is a map, which
-        # each tile's own forward computes from the tile (the overlap gives its edges their context).
-        self.styled = context is not None and context.window == 0
-        if context is not None and context.window:
-            self.split = None
+        self.styled = isinstance(net, ResnetGenerator) and net.context is not None
         self.smallest = RESNET_SMALLEST_SIDE if isinstance(net, ResnetGenerator) else multiple
         # On CPUs, half precision runs fastest as bf16/fp16 weights in channels-last layout
         # (oneDNN's native format) rather than under autocast, which converts every conv's input.

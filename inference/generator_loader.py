@@ -124,7 +124,7 @@ def _described_weights(run_dir: str, label: str, network: str, use_average: bool
 
 
 _DEFINE_G_KEYS = ("net_g", "input_nc", "output_nc", "ngf", "norm", "use_dropout", "upsampling", "global_context")
-_LATER_DEFINE_G_KEYS = ("level_channels", "gray_octaves", "context_window")  # added since descriptions began: missing means EARLIER_RUN_VALUES
+_LATER_DEFINE_G_KEYS = ("level_channels", "gray_octaves")  # added since descriptions began: missing means EARLIER_RUN_VALUES
 
 
 def _is_whole(value: Any, least: int) -> bool:
@@ -173,20 +173,8 @@ def _read_weights(path: str) -> Dict[str, torch.Tensor]:
         raise UserError(f"{path}: cannot be read as generator weights ({type(exc).__name__}: {exc})") from exc
 
 
-def _windowed(define: Dict[str, Any], context_window: Optional[int], source: str) -> Dict[str, Any]:
-    """define_G's arguments with the page style pooled over `context_window` pixels (None: as
-    trained). The window changes no weight, so any --global_context generator takes any window."""
-    if context_window is None:
-        return define
-    if context_window and not define["global_context"]:
-        raise UserError(f"--context_window {context_window}: {source} was not trained with --global_context, "
-                        "so it has no page style to pool; drop the flag")
-    return {**define, "context_window": context_window}
-
-
 def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.Namespace,
-                   device: torch.device, use_average: bool = True,
-                   context_window: Optional[int] = None) -> LoadedGenerator:
+                   device: torch.device, use_average: bool = True) -> LoadedGenerator:
     """Generator `network` ("G_A", "G_B", or upstream's "G<model_suffix>") of save `label` in
     `run_dir`: `<label>_net_<network>.pth` (or the label's full checkpoint), in eval mode, weights
     frozen. For G_A of a run trained with --ema_decay, the moving average `<label>_net_G_A_ema.pth`
@@ -194,12 +182,11 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
 
     What the weights are comes from the description saved beside them; for runs saved before
     descriptions, from the label's checkpoint or the run's opt.json; for upstream's weights, from
-    `arch_flags`. `context_window` (pixels; None: as trained) pools a --global_context generator's
-    page style over a window around each pixel. UserError if missing or unfitting."""
+    `arch_flags`. UserError if missing or unfitting."""
     described = _described_weights(run_dir, label, network, use_average)
     if described is not None:
         path, config = described
-        args = _windowed(config["define_G"], context_window, path)
+        args = config["define_G"]
         try:
             net = define_G(**args)
         except (TypeError, ValueError, RuntimeError) as exc:
@@ -246,12 +233,10 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
     ngf = generator_B_width(arch) if network == "G_B" and recorded is not None else arch.ngf
     if recorded is not None:
         log.info("architecture from %s: --netG %s --ngf %d --norm %s", where, arch.netG, ngf, arch.norm)
-    args = _windowed({"global_context": arch.global_context, "context_window": arch.context_window or 0},
-                     context_window, source)
     try:
         net = define_G(arch.netG, input_nc, output_nc, ngf, norm=arch.norm, use_dropout=not arch.no_dropout,
-                       upsampling=arch.upsampling, level_channels=arch.level_channels, gray_octaves=arch.gray_octaves,
-                       **args)
+                       upsampling=arch.upsampling, global_context=arch.global_context,
+                       level_channels=arch.level_channels, gray_octaves=arch.gray_octaves)
     except (TypeError, ValueError) as exc:
         raise UserError(f"{source}: its architecture flags do not build a generator ({exc})") from exc
     _load_state(net, state, source, arch, input_nc, output_nc)

@@ -82,7 +82,7 @@ def build_pipeline(opt: argparse.Namespace, device: torch.device) -> PagePipelin
     missing or do not fit."""
     label = checkpoint_label(opt.epoch, opt.load_iter)
     gen = load_generator(os.path.join(opt.checkpoints_dir, opt.name), label, generator_network(opt), opt, device,
-                         use_average=not opt.no_ema, context_window=opt.context_window)
+                         use_average=not opt.no_ema)
     # --keep_lines asks for the scan's own luminance, whatever the model was trained with.
     output_luma = "input" if opt.keep_lines else gen.output_luma
     if output_luma == "input" and not opt.keep_lines:

@@ -121,45 +121,25 @@ class GlobalContext(nn.Module):
     per-channel (1 + gamma, beta) for each decoder norm, as Iizuka et al. (2016) fuse global
     features into colorization and AdaIN injects style. Scaling matters: a shift alone would be
     removed by the next instance norm.
-
-    `window` > 0 (bottleneck cells, odd) pools over a window around each cell instead of the whole
-    page, so the style becomes a map (N x C x H x W at the bottleneck's resolution): on a page of
-    several panels and characters each region gets its own context, and a page colorized whole sees
-    the context size it was trained with on crops. The parameters are the same either way; the MLP
-    is applied to each cell's pooled features.
     """
 
-    def __init__(self, channels: int, targets: Sequence[int], window: int = 0) -> None:
+    def __init__(self, channels: int, targets: Sequence[int]) -> None:
         super().__init__()
-        if window < 0 or (window and window % 2 == 0):
-            raise ValueError(f"context window {window} must be 0 (the whole page) or an odd number of cells")
         self.targets = list(targets)
-        self.window = window
         self.project = nn.Sequential(nn.Conv2d(channels, channels, kernel_size=1), nn.ReLU(True))
         self.mlp = nn.Sequential(nn.Linear(2 * channels, channels), nn.ReLU(True),
                                  nn.Linear(channels, 2 * sum(self.targets)))
 
     def forward(self, h: torch.Tensor) -> Style:
         feats = self.project(h)
-        if not self.window:
-            pooled = torch.cat([feats.mean(dim=(2, 3)), feats.amax(dim=(2, 3))], dim=1)
-            styles = self.mlp(pooled).split([2 * c for c in self.targets], dim=1)
-            return [(s[:, :c, None, None], s[:, c:, None, None]) for s, c in zip(styles, self.targets)]
-        k, pad = self.window, self.window // 2
-        # Near the page's edge the window holds fewer cells: the mean is over those alone.
-        pooled = torch.cat([F.avg_pool2d(feats, k, stride=1, padding=pad, count_include_pad=False),
-                            F.max_pool2d(feats, k, stride=1, padding=pad)], dim=1)
-        styles = self.mlp(pooled.movedim(1, -1)).movedim(-1, 1).split([2 * c for c in self.targets], dim=1)
-        return [(s[:, :c], s[:, c:]) for s, c in zip(styles, self.targets)]
+        pooled = torch.cat([feats.mean(dim=(2, 3)), feats.amax(dim=(2, 3))], dim=1)
+        styles = self.mlp(pooled).split([2 * c for c in self.targets], dim=1)
+        return [(s[:, :c, None, None], s[:, c:, None, None]) for s, c in zip(styles, self.targets)]
 
 
 def modulate(h: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
     """A global-context style on the output `h` of one decoder norm layer (N x C x H x W; gamma and
-    beta N x C x 1 x 1, or style maps N x C x h x w at the bottleneck's resolution, resized
-    bilinearly to H x W): a scale around 1 and a shift, as in FiLM (Perez et al., 2018)."""
-    if gamma.shape[-2:] != (1, 1) and gamma.shape[-2:] != h.shape[-2:]:
-        gamma = F.interpolate(gamma, size=h.shape[-2:], mode="bilinear", align_corners=False)
-        beta = F.interpolate(beta, size=h.shape[-2:], mode="bilinear", align_corners=False)
+    beta N x C x 1 x 1): a scale around 1 and a shift, as in FiLM (Perez et al., 2018)."""
     return h * (1 + gamma) + beta
 
 
@@ -169,8 +149,7 @@ class ResnetGenerator(nn.Module):
     `upsampling="resize"` replaces each stride-2 transposed conv by nearest 2x resize + 3x3 conv:
     transposed convs with stride 2 overlap unevenly and print a checkerboard on flat areas
     (Odena et al., 2016), which shows badly on manga's large white and black regions.
-    `global_context` adds a GlobalContext that modulates the decoder (`context_window` > 0: pooled
-    over that many input pixels around each pixel, not the whole image); `level_channels` > 0 keeps that
+    `global_context` adds a GlobalContext that modulates the decoder; `level_channels` > 0 keeps that
     many of the first convolution's channels out of instance norm (LevelKeepingNorm), so the network
     sees absolute gray levels; `gray_octaves` > 0 makes the stem a GrayEncodingConv, so hues may
     change sharply from one gray level to the next. `model` keeps upstream's keys but for that stem
@@ -179,8 +158,7 @@ class ResnetGenerator(nn.Module):
 
     def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, norm: str = "instance",
                  use_dropout: bool = False, n_blocks: int = 9, upsampling: str = "transpose",
-                 global_context: bool = False, level_channels: int = 0, gray_octaves: int = 0,
-                 context_window: int = 0) -> None:
+                 global_context: bool = False, level_channels: int = 0, gray_octaves: int = 0) -> None:
         super().__init__()
         if upsampling not in UPSAMPLINGS:
             raise ValueError(f"unknown upsampling {upsampling!r}; choose from {', '.join(UPSAMPLINGS)}")
@@ -192,8 +170,6 @@ class ResnetGenerator(nn.Module):
         bias = _conv_bias(norm)
         if gray_octaves < 0:
             raise ValueError(f"--gray_octaves {gray_octaves} must be at least 0")
-        if context_window < 0 or (context_window and not global_context):
-            raise ValueError(f"--context_window {context_window} must be at least 0, and needs --global_context")
         stem_norm = LevelKeepingNorm(norm_layer, ngf, level_channels) if level_channels else norm_layer(ngf)
         stem = (GrayEncodingConv(input_nc, ngf, gray_octaves, bias) if gray_octaves
                 else nn.Conv2d(input_nc, ngf, kernel_size=7, bias=bias))
@@ -229,10 +205,8 @@ class ResnetGenerator(nn.Module):
                                                                                                nn.BatchNorm2d))]
             if not self.styled_layers:
                 raise ValueError("global_context modulates the decoder's norm layers; it needs --norm instance or batch")
-            # The window in bottleneck cells (2 ** n_down input pixels each), made odd to centre it.
-            cells = context_window // 2 ** n_down
-            self.context = GlobalContext(ngf * 2 ** n_down, [layers[i].num_features for i in self.styled_layers],
-                                         window=cells + 1 - cells % 2 if context_window else 0)
+            self.context = GlobalContext(ngf * 2 ** n_down,
+                                         [layers[i].num_features for i in self.styled_layers])
 
     def _bottleneck(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.model[:self.bottleneck_end]:
@@ -354,19 +328,19 @@ class PixelDiscriminator(nn.Module):
 
 def _resnet(n_blocks: int) -> Callable[..., nn.Module]:
     def build(input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, upsampling: str,
-              global_context: bool, level_channels: int, gray_octaves: int, context_window: int) -> nn.Module:
+              global_context: bool, level_channels: int, gray_octaves: int) -> nn.Module:
         return ResnetGenerator(input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout, n_blocks=n_blocks,
                                upsampling=upsampling, global_context=global_context, level_channels=level_channels,
-                               gray_octaves=gray_octaves, context_window=context_window)
+                               gray_octaves=gray_octaves)
     return build
 
 
 def _unet(num_downs: int) -> Callable[..., nn.Module]:
     def build(input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, upsampling: str,
-              global_context: bool, level_channels: int, gray_octaves: int, context_window: int) -> nn.Module:
+              global_context: bool, level_channels: int, gray_octaves: int) -> nn.Module:
         if upsampling != "transpose":
             raise ValueError(f"--upsampling {upsampling} is only implemented for the ResNet generators")
-        if global_context or context_window:
+        if global_context:
             raise ValueError("--global_context is only implemented for the ResNet generators")
         if level_channels:
             raise ValueError("--level_channels is only implemented for the ResNet generators")
@@ -508,11 +482,10 @@ def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0
 
 def define_G(net_g: str, input_nc: int, output_nc: int, ngf: int, norm: str = "instance", use_dropout: bool = False,
              upsampling: str = "transpose", init_type: str = "normal", init_gain: float = 0.02,
-             global_context: bool = False, level_channels: int = 0, gray_octaves: int = 0,
-             context_window: int = 0) -> nn.Module:
+             global_context: bool = False, level_channels: int = 0, gray_octaves: int = 0) -> nn.Module:
     net = generator_spec(net_g).build(input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout, upsampling=upsampling,
                                       global_context=global_context, level_channels=level_channels,
-                                      gray_octaves=gray_octaves, context_window=context_window)
+                                      gray_octaves=gray_octaves)
     init_weights(net, init_type, init_gain)
     return net
 

@@ -45,9 +45,6 @@ def add_weights_flags(parser: argparse.ArgumentParser) -> None:
                         "a wrong value loads without error and colorizes wrongly)")
     g.add_argument("--gray_octaves", type=number_type(int, 0, 8), default=0,
                    help="the weights were trained with --gray_octaves")
-    g.add_argument("--context_window", type=number_type(int, 0), default=None,
-                   help="with --global_context weights: pool the style over this many pixels around each pixel "
-                        "instead of the whole page (0); default: as trained (0 for weights that do not say)")
     g.add_argument("--no_dropout", action="store_true", default=True, help="accepted for upstream compatibility")
     g.add_argument("--dropout", dest="no_dropout", action="store_false", help="the weights were trained with dropout")
 

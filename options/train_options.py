@@ -92,10 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "fill's color can depend on the face or hair far from it (not in upstream)")
     g.add_argument("--no_global_context", dest="global_context", action="store_false",
                    help="turn --global_context off (it is on in the presets)")
-    g.add_argument("--context_window", type=nonneg_int, default=0,
-                   help="with --global_context: pool the style over this many pixels around each pixel (of the "
-                        "generator's input) instead of the whole image, so each panel and character of a page gets "
-                        "its own context, of the size a crop gave in training; 0 = the whole image"),
     g.add_argument("--level_channels", type=nonneg_int, default=0,
                    help="ResNet generators with --norm instance: this many (fewer than --ngf) of the first "
                         "convolution's output channels skip instance norm, so G sees each pixel's absolute gray "
@@ -258,8 +254,6 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
         return (f"--level_channels {opt.level_channels} needs a ResNet --netG, --norm instance and fewer channels "
                 f"than --ngf ({opt.ngf}) and G_B's width ({generator_B_width(opt)}); --preset manga sets 8, pass "
                 "--level_channels 0 to turn it off")
-    if opt.context_window and not opt.global_context:
-        return f"--context_window {opt.context_window} pools the style of --global_context; pass --global_context too"
     if opt.gray_octaves and not opt.netG.startswith("resnet"):
         return (f"--gray_octaves {opt.gray_octaves} needs a ResNet --netG (got --netG {opt.netG}); --preset manga "
                 "sets 5, pass --gray_octaves 0 to turn it off")

@@ -259,12 +259,6 @@ CONFIGS: Dict[str, Config] = {
                                                           "own training inputs that row leaves the fills nearly white, "
                                                           "and they are 2.4% of a page's pixels (0.5-4.2%)",
                                                           (*INKTONE_FOURIER, "--fill_weight", "10"), HALF_WIDTH_TEST),
-    "recipe_descreen_half_gray_fourier_win112": Config("recipe_descreen_half_gray_fourier with the page style pooled "
-                                                       "over 112 px around each pixel (--context_window 112, the "
-                                                       "crop's size): a whole page's style averages every panel and "
-                                                       "character on it, which no 112 px training crop ever did",
-                                                       (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--context_window", "112"),
-                                                       HALF_WIDTH_TEST),
     "recipe_descreen_half_gray_nogc": Config("recipe_descreen_half_gray without the page style (--global_context): "
                                              "one style vector for the whole page may be what paints every toned "
                                              "panel the same tint", (*HEADROOM_NO_CONTEXT, *HALF_GRAY), HALF_WIDTH_TEST),
@@ -278,13 +272,6 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_h15st", "recipe_descreen_half_inktone_fourier",
                     "recipe_descreen_half_gray_fourier_jitter", "recipe_descreen_half_inktone_fourier_noidt",
                     "recipe_descreen_half_inktone_fourier_fill10")},
-    "recipe_descreen_half_gray_fourier_win112_kept": kept("recipe_descreen_half_gray_fourier_win112"),
-    # The same window at test time only: weights trained with the page-wide style, each pixel's style
-    # pooled over the 112 px around it.
-    "recipe_descreen_half_gray_fourier_testwin112_kept": Config(
-        "recipe_descreen_half_gray_fourier's runs colorized with --flat_fills and --keep_bubbles, the page style "
-        "pooled over 112 px around each pixel (--context_window 112)", (),
-        (*HALF_WIDTH_TEST, *KEPT, "--context_window", "112"), "recipe_descreen_half_gray_fourier"),
     "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "

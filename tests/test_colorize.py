@@ -160,38 +160,6 @@ def test_skip_existing_resumes_a_folder(tmp_path, run_folder, caplog):
     assert sorted(os.listdir(images)) == [".colorized_with.json", "0.png", "1.png", "2.png"]
 
 
-def test_context_window_pools_a_trained_page_style_locally(tmp_path, run_folder, capsys):
-    ck = tmp_path / "ck"
-    opt = parse_train_options(["--dataroot", "unused", "--name", "styled", "--checkpoints_dir", str(ck),
-                               "--netG", "resnet_6blocks", "--ngf", "4", "--upsampling", "resize", "--global_context"])
-    (ck / "styled").mkdir(parents=True)
-    save_options(opt, str(ck / "styled"))
-    torch.manual_seed(0)
-    net = define_G("resnet_6blocks", 3, 3, ngf=4, upsampling="resize", global_context=True)
-    with torch.no_grad():
-        for p in net.context.parameters():
-            p.normal_(0.0, 0.5)  # a trained-sized style, so that it visibly matters
-    torch.save(net.state_dict(), ck / "styled" / "latest_net_G_A.pth")
-    src = _page(str(tmp_path / "in" / "p.png"), (160, 96))
-    outputs = {}
-    for window in ("0", "32", "512"):
-        out = tmp_path / f"out{window}"
-        assert _run(["--dataroot", src, "--name", "styled", "--checkpoints_dir", str(ck), "--output_dir", str(out),
-                     "--results_dir", str(tmp_path / "r"), "--precision", "fp32", "--context_window", window]) == 0
-        outputs[window] = np.asarray(Image.open(out / "p.png"), dtype=np.int16)
-    # A window larger than the page is the page-wide style; a 32 px one gives each region its own.
-    assert np.abs(outputs["512"] - outputs["0"]).max() <= 1
-    assert np.abs(outputs["32"] - outputs["0"]).mean() > 1
-    # Weights without a page style have nothing to pool: one line, exit 2.
-    assert _run(["--dataroot", src, "--name", "tiny", "--checkpoints_dir", run_folder, "--results_dir",
-                 str(tmp_path / "r"), "--context_window", "32"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "was not trained with --global_context" in err and len(err.splitlines()) == 1
-    with pytest.raises(SystemExit):
-        parse_train_options(["--dataroot", "unused", "--context_window", "64"])
-    assert "pass --global_context too" in capsys.readouterr().err
-
-
 def test_a_dataset_root_colorizes_its_phase_a_pages_only(tmp_path, run_folder):
     root = tmp_path / "pages"
     for folder in ("trainA", "trainB", "testA", "testB", "testMasks"):

@@ -110,40 +110,6 @@ def test_global_context_adds_a_page_style_and_keeps_the_upstream_keys():
         define_G("resnet_6blocks", 3, 3, ngf=4, norm="none", global_context=True)
 
 
-def test_context_window_gives_each_region_its_own_style():
-    torch.manual_seed(0)
-    whole = define_G("resnet_6blocks", 1, 3, ngf=4, upsampling="resize", global_context=True).eval()
-    with torch.no_grad():
-        for p in whole.context.parameters():
-            p.normal_(0.0, 0.5)  # a trained-sized style, so that it visibly matters
-
-    def windowed(pixels):
-        net = define_G("resnet_6blocks", 1, 3, ngf=4, upsampling="resize", global_context=True,
-                       context_window=pixels).eval()
-        net.load_state_dict(whole.state_dict())  # the window changes no weight
-        return net
-
-    page = torch.rand(1, 1, 48, 96) * 2 - 1
-    with torch.no_grad():
-        # A window twice the page's size holds the whole page at every pixel: the page-wide style.
-        assert torch.allclose(windowed(192)(page), whole(page), atol=1e-5)
-        assert windowed(16).context.window == 5 and windowed(18).context.window == 5
-        # A 16 px window (5 bottleneck cells): the style map of cells more than 2 cells right of a
-        # change in the bottleneck stays as it was; a page-wide style changes everywhere.
-        h = torch.rand(1, 16, 12, 24)
-        changed = h.clone()
-        changed[..., :6] = torch.rand(1, 16, 12, 6)
-        gamma, gamma_changed = windowed(16).context(h)[0][0], windowed(16).context(changed)[0][0]
-        assert gamma.shape == (1, 8, 12, 24)
-        assert torch.equal(gamma[..., 9:], gamma_changed[..., 9:])
-        assert not torch.equal(gamma[..., :8], gamma_changed[..., :8])
-        assert not torch.equal(whole.context(h)[0][0], whole.context(changed)[0][0])
-    with pytest.raises(ValueError, match="needs --global_context"):
-        define_G("resnet_6blocks", 1, 3, ngf=4, context_window=64)
-    with pytest.raises(ValueError, match="ResNet"):
-        define_G("unet_128", 3, 3, ngf=4, context_window=64)
-
-
 def test_level_channels_let_the_generator_see_absolute_gray():
     torch.manual_seed(0)
     page = torch.rand(1, 3, 32, 32) * 2 - 1
