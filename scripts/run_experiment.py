@@ -244,6 +244,12 @@ CONFIGS: Dict[str, Config] = {
                                                        "than the page's 1x-3x",
                                                        (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--scale_jitter", "1.5"),
                                                        HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_fourier_h15": Config("recipe_descreen_half_gray_fourier with the color layer allowed up "
+                                                    "to 1.5x the scan (--layer_headroom 1.5): with the tints' hues "
+                                                    "now right, dusk, night and sky need 1.34x, 1.39x and 1.27x their "
+                                                    "gray in one channel, past the 1.25 bound",
+                                                    (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--layer_headroom", "1.5"),
+                                                    HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier": Config("recipe_descreen_half_gray_fourier with ink_tone B/W for the "
                                                    "grayscale identity: the scans leave the figures' fills white and "
                                                    "tone only the ground, but luminance B/W showed G_A the shirts as "
@@ -271,7 +277,7 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_h15", "recipe_descreen_half_gray_nogc", "recipe_descreen_half_gray_st",
                     "recipe_descreen_half_gray_h15st", "recipe_descreen_half_inktone_fourier",
                     "recipe_descreen_half_gray_fourier_jitter", "recipe_descreen_half_inktone_fourier_noidt",
-                    "recipe_descreen_half_inktone_fourier_fill10")},
+                    "recipe_descreen_half_inktone_fourier_fill10", "recipe_descreen_half_gray_fourier_h15")},
     "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "
