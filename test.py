@@ -32,7 +32,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from data.comic_archive import ArchiveError, find_archives, is_archive_file, unsupported_archive_reason
-from data.image_folder import IMG_KINDS, find_images, is_image_file, load_image
+from data.image_folder import IMG_KINDS, domain_folder, find_images, is_image_file, load_image
 from inference.pipeline import PagePipeline, build_pipeline
 from inference.volumes import colorize_volume
 from options.test_options import parse_test_options
@@ -165,8 +165,8 @@ def dataset_phase_folder(dataroot: str, phase: str) -> str:
     <phase>A/, e.g. testA/ beside trainA/ and testB/) stands for its B/W <phase>A/ pages, as in
     upstream's test.py, instead of every image under it (color pages and masks included); any other
     path is itself."""
-    scans = os.path.join(dataroot, phase + "A")
-    if os.path.isdir(dataroot) and os.path.isdir(scans):
+    scans = domain_folder(dataroot, phase, "A")
+    if os.path.isdir(scans):
         log.info("%s is a dataset root: colorizing its %s (pass a folder without %sA/ to colorize "
                  "everything under it)", dataroot, scans, phase)
         return scans

@@ -2,12 +2,12 @@
 rule (which sizes the networks accept) comes from the caller (options.train_options.size_rule)."""
 
 import argparse
-import os
 from typing import Callable, Dict
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from data.image_folder import domain_folder
 from data.sampler import EpochSampler
 from data.unaligned_dataset import SizeRule, UnalignedDataset, discover_domain
 
@@ -16,8 +16,8 @@ def _unaligned(opt: argparse.Namespace, sizes: SizeRule) -> Dataset:
     # --direction BtoA swaps the folders, so the model's real_A always has --input_nc channels.
     side_A, side_B = ("A", "B") if opt.direction == "AtoB" else ("B", "A")
     hint = "--dataroot must hold {phase}A/ (B/W scans) and {phase}B/ (color pages)".format(phase=opt.phase)
-    paths_A = discover_domain(os.path.join(opt.dataroot, opt.phase + side_A), opt.max_dataset_size, hint, sizes)
-    paths_B = discover_domain(os.path.join(opt.dataroot, opt.phase + side_B), opt.max_dataset_size, hint, sizes)
+    paths_A = discover_domain(domain_folder(opt.dataroot, opt.phase, side_A), opt.max_dataset_size, hint, sizes)
+    paths_B = discover_domain(domain_folder(opt.dataroot, opt.phase, side_B), opt.max_dataset_size, hint, sizes)
     return UnalignedDataset(paths_A, paths_B, channels_A=opt.input_nc, channels_B=opt.output_nc,
                             preprocess_mode=opt.preprocess, load_size=opt.load_size, crop_size=opt.crop_size,
                             multiple=sizes.multiple, flip=not opt.no_flip,

@@ -17,6 +17,12 @@ def is_image_file(path: str) -> bool:
     return path.lower().endswith(IMG_EXTENSIONS)
 
 
+def domain_folder(dataroot: str, phase: str, side: str) -> str:
+    """<dataroot>/<phase><side> in upstream's dataset layout, e.g. datasets/demo/testA: side "A"
+    holds the B/W scans, "B" the color pages."""
+    return os.path.join(dataroot, phase + side)
+
+
 def find_files(folder: str, accept: Callable[[str], bool]) -> List[str]:
     """Files under `folder` (recursive, hidden files skipped) whose name `accept`s, sorted by path so
     every run sees the same order."""

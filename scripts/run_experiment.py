@@ -44,7 +44,7 @@ from PIL import Image
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from data.descreen import descreen
-from data.image_folder import find_images, load_image
+from data.image_folder import domain_folder, find_images, load_image
 from evaluation.metrics import METRIC_KEYS, evaluate_folders, load_rgb, match_files, match_key, paired_metrics
 from evaluation.page_metrics import PAGE_KEYS, find_masks
 from options.presets import DRAWINGS_RECIPE, as_flags
@@ -359,7 +359,7 @@ def colorize(work: str, dataroot: str, folder: str = "pred", phase: str = "test"
              test_flags: Sequence[str] = ()) -> str:
     """test.py with the weights of the run in `work` on <dataroot>/<phase>A; the folder of results."""
     pred_dir = os.path.join(work, folder)
-    cmd = [sys.executable, "test.py", "--dataroot", os.path.join(dataroot, phase + "A"), "--name", os.path.basename(work),
+    cmd = [sys.executable, "test.py", "--dataroot", domain_folder(dataroot, phase, "A"), "--name", os.path.basename(work),
            "--checkpoints_dir", os.path.join(work, "checkpoints"), "--output_dir", pred_dir, "--precision", "fp32",
            *test_flags]
     _run(cmd, os.path.join(work, f"test_{folder}.out"))
@@ -431,7 +431,7 @@ def run_one(name: str, seed: int, opt: argparse.Namespace) -> Dict[str, Any]:
     if name in BASELINES:
         row.update(flags=[], iterations=0, train_s=0.0, s_per_iter=None)
         work = os.path.abspath(os.path.join(opt.workdir, _run_name(name, seed, opt)))
-        pred_dir, val_dir = (baseline_pages(name, os.path.join(opt.dataroot, phase + "A"), os.path.join(work, folder))
+        pred_dir, val_dir = (baseline_pages(name, domain_folder(opt.dataroot, phase, "A"), os.path.join(work, folder))
                              for phase, folder in (("test", "pred"), ("val", "pred_val")))
         also = {}
         for root in opt.also_test:

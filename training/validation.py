@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from data.descreen import descreen
-from data.image_folder import find_images, load_image
+from data.image_folder import domain_folder, find_images, load_image
 from data.transforms import pad_to_multiple, scale_width, to_tensor, to_uint8
 from evaluation.metrics import (HIGHER_IS_BETTER, PAIRED_KEYS, FidUnavailable, InceptionFeatures, fid, kid, load_rgb,
                                 match_files, match_key, paired_metrics)
@@ -42,7 +42,7 @@ class Validator:
         """`descreen_inputs`: descreen the B/W pages first, as for a model trained with --descreen.
         Pages that cannot be read, or that are under `smallest` px per side at the training scale,
         are skipped with a warning."""
-        folder_A, folder_B = os.path.join(dataroot, phase + "A"), os.path.join(dataroot, phase + "B")
+        folder_A, folder_B = domain_folder(dataroot, phase, "A"), domain_folder(dataroot, phase, "B")
         paths_A = find_images(folder_A, max_images) if os.path.isdir(folder_A) else []
         paths_B = find_images(folder_B) if os.path.isdir(folder_B) else []
         if not paths_A or not paths_B:
