@@ -250,6 +250,13 @@ CONFIGS: Dict[str, Config] = {
                                                     "gray in one channel, past the 1.25 bound",
                                                     (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--layer_headroom", "1.5"),
                                                     HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_fourier_msd": Config("recipe_descreen_half_gray_fourier with two-scale PatchGAN "
+                                                    "critics (--num_D 2): a 70 px patch of the full-size critic often "
+                                                    "holds a shirt or a face but not both, so few of its verdicts judge "
+                                                    "whether a shirt's color fits its wearer; the half-size one sees "
+                                                    "140 px, a whole figure at the half width",
+                                                    (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--num_D", "2"),
+                                                    HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier": Config("recipe_descreen_half_gray_fourier with ink_tone B/W for the "
                                                    "grayscale identity: the scans leave the figures' fills white and "
                                                    "tone only the ground, but luminance B/W showed G_A the shirts as "
@@ -277,7 +284,8 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_h15", "recipe_descreen_half_gray_nogc", "recipe_descreen_half_gray_st",
                     "recipe_descreen_half_gray_h15st", "recipe_descreen_half_inktone_fourier",
                     "recipe_descreen_half_gray_fourier_jitter", "recipe_descreen_half_inktone_fourier_noidt",
-                    "recipe_descreen_half_inktone_fourier_fill10", "recipe_descreen_half_gray_fourier_h15")},
+                    "recipe_descreen_half_inktone_fourier_fill10", "recipe_descreen_half_gray_fourier_h15",
+                    "recipe_descreen_half_gray_fourier_msd")},
     "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "
