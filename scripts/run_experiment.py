@@ -342,7 +342,7 @@ def _training_log(run_dir: str) -> Tuple[int, float]:
 def score(pred_dir: str, dataroot: str, compute_fid: bool = True, phase: str = "test") -> Dict[str, Any]:
     """Paired metrics against <dataroot>/<phase>B, FID/KID against trainB, page metrics where
     <phase>Masks exists."""
-    gt_dir = os.path.join(dataroot, phase + "B")
+    gt_dir = domain_folder(dataroot, phase, "B")
     masks = find_masks(gt_dir)
     result = evaluate_folders(pred_dir, gt_dir, os.path.join(dataroot, "trainB") if compute_fid else None,
                               compute_fid=compute_fid, masks=masks)
@@ -444,7 +444,7 @@ def run_one(name: str, seed: int, opt: argparse.Namespace) -> Dict[str, Any]:
         also = {}
         for root in opt.also_test:
             label = os.path.basename(os.path.normpath(root))
-            folder = baseline_pages(name, os.path.join(root, "testA"), os.path.join(work, "pred_" + label))
+            folder = baseline_pages(name, domain_folder(root, "test", "A"), os.path.join(work, "pred_" + label))
             also[label] = score(folder, root, compute_fid=False)
     else:
         config = CONFIGS[name]
@@ -585,9 +585,9 @@ def check_targets(rows: List[Dict[str, Any]], epochs: int, candidate: str = PRES
 
 def _prediction_dir(rows: List[Dict[str, Any]], name: str, seed: int, epochs: int, dataroot: str) -> str:
     if name == GROUND_TRUTH:
-        return os.path.join(dataroot, "testB")
+        return domain_folder(dataroot, "test", "B")
     if name == BW_INPUT:
-        return os.path.join(dataroot, "testA")
+        return domain_folder(dataroot, "test", "A")
     for row in rows:
         if row["config"] == name and row["seed"] == seed and row["epochs"] == epochs:
             return row["pred_dir"]
@@ -596,9 +596,9 @@ def _prediction_dir(rows: List[Dict[str, Any]], name: str, seed: int, epochs: in
 
 def _worst_pages(pages: List[str], folder: str, dataroot: str, n_pages: int) -> List[str]:
     """The `n_pages` test pages whose prediction under `folder` has the highest CIEDE2000, worst first."""
-    gt_dir = os.path.join(dataroot, "testB")
+    gt_dir = domain_folder(dataroot, "test", "B")
     pairs, _ = match_files(folder, find_images(folder), gt_dir, find_images(gt_dir))
-    page_of = {match_key(page, os.path.join(dataroot, "testA")): page for page in pages}
+    page_of = {match_key(page, domain_folder(dataroot, "test", "A")): page for page in pages}
     errors = [(paired_metrics(load_rgb(pred), load_rgb(gt))["ciede2000"], page_of[key])
               for key, pred, gt in pairs if key in page_of]
     return [page for _, page in sorted(errors, reverse=True)[:n_pages]]
@@ -609,7 +609,11 @@ def make_grid(rows: List[Dict[str, Any]], names: Sequence[str], seed: int, epoch
     """One row per test page (spread over the sorted folder, or the worst pages of the first
     trained configuration with `worst`), one column per configuration."""
     folders = [_prediction_dir(rows, name, seed, epochs, dataroot) for name in names]
-    pages = find_images(os.path.join(dataroot, "testA"))
+    for name, folder in zip(names, folders):
+        if not os.path.isdir(folder) or not find_images(folder):
+            raise UserError(f"--grid {name}: no colorized pages in {folder} (moved or deleted?); "
+                            f"`run_experiment.py {name} --rescore` colorizes them again if the run's weights remain")
+    pages = find_images(domain_folder(dataroot, "test", "A"))
     picks = [pages[i * len(pages) // n_pages] for i in range(min(n_pages, len(pages)))]
     if worst:
         trained = [f for n, f in zip(names, folders) if n not in (*BASELINES, GROUND_TRUTH)]

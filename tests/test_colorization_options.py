@@ -461,6 +461,21 @@ def test_experiment_cli_rejects_unknown_configs(capsys):
     assert "plain" in capsys.readouterr().out
 
 
+def test_experiment_grid_shows_pages_and_names_a_missing_prediction_folder(tmp_path, dataroot, capsys):
+    for side in ("testB", "pred"):
+        shutil.copytree(os.path.join(dataroot, "testA"), tmp_path / side)
+    results = str(tmp_path / "results.jsonl")
+    run_experiment.append_row(results, {**_row("plain", 0, 2.0), "pred_dir": str(tmp_path / "pred")})
+    shutil.copytree(tmp_path / "testB", os.path.join(dataroot, "testB"))
+    grid = ["--grid", "bw_input", "plain", "gt", "--pages", "2", "--epochs", "4", "--results", results,
+            "--dataroot", dataroot, "--out", str(tmp_path / "grid.png")]
+    assert run_experiment.main(grid) == 0
+    assert Image.open(tmp_path / "grid.png").size == (3 * 32 + 2 * 4, 2 * 32 + 4)
+    shutil.rmtree(tmp_path / "pred")
+    assert run_experiment.main(grid) == 2
+    assert f"--grid plain: no colorized pages in {tmp_path / 'pred'}" in capsys.readouterr().err
+
+
 def test_every_experiment_config_parses(tmp_path, dataroot):
     for name, config in run_experiment.CONFIGS.items():
         flags = [*run_experiment.budget_flags(1), *config.flags]
