@@ -250,6 +250,14 @@ CONFIGS: Dict[str, Config] = {
                                                     "gray in one channel, past the 1.25 bound",
                                                     (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--layer_headroom", "1.5"),
                                                     HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_fourier_multiply": Config("recipe_descreen_half_gray_fourier with the plain multiply "
+                                                         "(--output_luma multiply) instead of the layer's headroom: "
+                                                         "past white the clip gives no gradient, so a white shirt "
+                                                         "whose layer went past 1 can never learn its color; the "
+                                                         "page recipe with the headroom scores 1.57 on the drawings "
+                                                         "where the drawings' recipe scores 0.86",
+                                                         (*MULTIPLY_RECIPE, "--global_context", *HALF_GRAY,
+                                                          *GRAY_LEVELS), HALF_WIDTH_TEST),
     "recipe_descreen_half_gray_fourier_msd": Config("recipe_descreen_half_gray_fourier with two-scale PatchGAN "
                                                     "critics (--num_D 2): a 70 px patch of the full-size critic often "
                                                     "holds a shirt or a face but not both, so few of its verdicts judge "
@@ -285,7 +293,7 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_h15st", "recipe_descreen_half_inktone_fourier",
                     "recipe_descreen_half_gray_fourier_jitter", "recipe_descreen_half_inktone_fourier_noidt",
                     "recipe_descreen_half_inktone_fourier_fill10", "recipe_descreen_half_gray_fourier_h15",
-                    "recipe_descreen_half_gray_fourier_msd")},
+                    "recipe_descreen_half_gray_fourier_msd", "recipe_descreen_half_gray_fourier_multiply")},
     "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "
