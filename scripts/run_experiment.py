@@ -352,7 +352,7 @@ def score(pred_dir: str, dataroot: str, compute_fid: bool = True, phase: str = "
     <phase>Masks exists."""
     gt_dir = domain_folder(dataroot, phase, "B")
     masks = find_masks(gt_dir)
-    result = evaluate_folders(pred_dir, gt_dir, os.path.join(dataroot, "trainB") if compute_fid else None,
+    result = evaluate_folders(pred_dir, gt_dir, domain_folder(dataroot, "train", "B") if compute_fid else None,
                               compute_fid=compute_fid, masks=masks)
     if result.missing["unreadable"] or result.missing["no_prediction"]:
         raise UserError(f"{pred_dir}: pages missing or unreadable: {result.missing}")
