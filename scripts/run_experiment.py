@@ -617,8 +617,10 @@ def make_grid(rows: List[Dict[str, Any]], names: Sequence[str], seed: int, epoch
     """One row per test page (spread over the sorted folder, or the worst pages of the first
     trained configuration with `worst`), one column per configuration."""
     folders = [_prediction_dir(rows, name, seed, epochs, dataroot) for name in names]
+    # Each folder is listed once, not once per page.
+    images = {folder: find_images(folder) if os.path.isdir(folder) else [] for folder in folders}
     for name, folder in zip(names, folders):
-        if not os.path.isdir(folder) or not find_images(folder):
+        if not images[folder]:
             raise UserError(f"--grid {name}: no colorized pages in {folder} (moved or deleted?); "
                             f"`run_experiment.py {name} --rescore` colorizes them again if the run's weights remain")
     pages = find_images(domain_folder(dataroot, "test", "A"))
@@ -633,7 +635,7 @@ def make_grid(rows: List[Dict[str, Any]], names: Sequence[str], seed: int, epoch
         stem = os.path.splitext(os.path.basename(page))[0]
         tiles = []
         for folder in folders:
-            matches = [p for p in find_images(folder) if os.path.splitext(os.path.basename(p))[0] == stem]
+            matches = [p for p in images[folder] if os.path.splitext(os.path.basename(p))[0] == stem]
             if not matches:
                 raise UserError(f"{folder}: no page named {stem}")
             tiles.append(np.asarray(Image.open(matches[0]).convert("RGB")))

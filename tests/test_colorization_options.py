@@ -462,11 +462,10 @@ def test_experiment_cli_rejects_unknown_configs(capsys):
 
 
 def test_experiment_grid_shows_pages_and_names_a_missing_prediction_folder(tmp_path, dataroot, capsys):
-    for side in ("testB", "pred"):
-        shutil.copytree(os.path.join(dataroot, "testA"), tmp_path / side)
+    for copy in (os.path.join(dataroot, "testB"), tmp_path / "pred"):
+        shutil.copytree(os.path.join(dataroot, "testA"), copy)
     results = str(tmp_path / "results.jsonl")
     run_experiment.append_row(results, {**_row("plain", 0, 2.0), "pred_dir": str(tmp_path / "pred")})
-    shutil.copytree(tmp_path / "testB", os.path.join(dataroot, "testB"))
     grid = ["--grid", "bw_input", "plain", "gt", "--pages", "2", "--epochs", "4", "--results", results,
             "--dataroot", dataroot, "--out", str(tmp_path / "grid.png")]
     assert run_experiment.main(grid) == 0
