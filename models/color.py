@@ -20,8 +20,30 @@ COLOR_LAYER_MODES = ("multiply", "multiply_headroom")
 # --white_clip: how multiply_headroom's clip at white passes gradients in training (the forward
 # value is the same). hard: none past white, so a channel pushed past it stops learning there;
 # straight_through: as if there were no clip (Bengio et al., 2013, "Estimating or propagating
-# gradients through stochastic neurons"), so the layer is pulled back toward the target's value.
-WHITE_CLIPS = ("hard", "straight_through")
+# gradients through stochastic neurons"), so the layer is pulled back toward the target's value;
+# darken: only the gradients that would darken a pixel past white pass, so a white shirt whose
+# layer went past 1 can still be pulled down to its color, while nothing drives the layer further
+# up (straight-through's pushes toward an unreachable "whiter than white" run the layer into tanh's
+# asymptote, where it stops learning).
+WHITE_CLIPS = ("hard", "straight_through", "darken")
+
+
+class _ClipAtWhiteDarkenOnly(torch.autograd.Function):
+    """min(x, 2) whose backward past 2 keeps only the gradients that would lower x.
+
+    Gradient descent moves x by -grad, so a positive gradient darkens: it passes, a negative one is
+    dropped. Below the clip the gradient is the identity's.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return x.clamp(max=2.0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return torch.where(x > 2.0, grad.clamp(min=0.0), grad)
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:
@@ -90,6 +112,8 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str, headroom:
         clipped = product.clamp(max=2.0)  # min(1, layer * (y + 1) / 2), back in [-1, 1] below
         if white_clip == "straight_through":
             clipped = product - (product - clipped).detach()
+        elif white_clip == "darken":
+            clipped = _ClipAtWhiteDarkenOnly.apply(product)
         elif white_clip != "hard":
             raise ValueError(f"unknown white_clip {white_clip!r}; choose from {', '.join(WHITE_CLIPS)}")
         return clipped - 1.0

@@ -265,6 +265,13 @@ CONFIGS: Dict[str, Config] = {
                                                     "140 px, a whole figure at the half width",
                                                     (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--num_D", "2"),
                                                     HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_fourier_darken": Config("recipe_descreen_half_gray_fourier with a clip at white that "
+                                                       "passes the gradients that darken (--white_clip darken): the "
+                                                       "hard clip leaves a white shirt whose layer went past 1 no way "
+                                                       "back to its color, and straight-through lets the pushes past "
+                                                       "white run the layer into tanh's asymptote",
+                                                       (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--white_clip", "darken"),
+                                                       HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier": Config("recipe_descreen_half_gray_fourier with ink_tone B/W for the "
                                                    "grayscale identity: the scans leave the figures' fills white and "
                                                    "tone only the ground, but luminance B/W showed G_A the shirts as "
@@ -293,7 +300,8 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_h15st", "recipe_descreen_half_inktone_fourier",
                     "recipe_descreen_half_gray_fourier_jitter", "recipe_descreen_half_inktone_fourier_noidt",
                     "recipe_descreen_half_inktone_fourier_fill10", "recipe_descreen_half_gray_fourier_h15",
-                    "recipe_descreen_half_gray_fourier_msd", "recipe_descreen_half_gray_fourier_multiply")},
+                    "recipe_descreen_half_gray_fourier_msd", "recipe_descreen_half_gray_fourier_multiply",
+                    "recipe_descreen_half_gray_fourier_darken")},
     "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "

@@ -239,6 +239,22 @@ def test_a_straight_through_white_clip_changes_the_gradient_not_the_output(tmp_p
         output_with_luma(out, page, "multiply_headroom", white_clip="soft")
 
 
+def test_a_darken_white_clip_passes_only_the_gradients_that_darken_past_white():
+    page = torch.zeros(1, 1, 2, 2)  # mid-gray
+    out = torch.tensor([0.9, 0.0, 0.9]).view(1, 3, 1, 1).expand(1, 3, 2, 2).clone().requires_grad_(True)
+    mixed = output_with_luma(out, page, "multiply_headroom", headroom=2.5, white_clip="darken")
+    assert torch.equal(mixed, output_with_luma(out, page, "multiply_headroom", headroom=2.5)), "same output"
+    # A loss that grows with the output: descent darkens, so the gradient passes past white.
+    darken = torch.autograd.grad(mixed.sum(), out, retain_graph=True)[0]
+    # A loss that wants it lighter than white: nothing passes past white, as with the hard clip.
+    lighten = torch.autograd.grad((-mixed).sum(), out)[0]
+    hard_lighten = torch.autograd.grad((-output_with_luma(out, page, "multiply_headroom", headroom=2.5)).sum(), out)[0]
+    assert (darken[:, 0] > 0.5).all() and (darken[:, 2] > 0.5).all(), "past white, darkening passes"
+    assert torch.equal(lighten[:, 0], torch.zeros(1, 2, 2)), "past white, lightening is dropped"
+    assert torch.equal(lighten, hard_lighten), "so a lighter-than-white pull is the hard clip's"
+    assert (lighten[:, 1] < -0.5).all(), "below white both ways pass"
+
+
 def test_the_layer_headroom_bounds_the_color_layer():
     page = torch.zeros(1, 1, 2, 2)  # mid-gray, 0.5 in [0, 1]
     assert torch.equal(output_with_luma(torch.full((1, 3, 2, 2), 0.9), page, "multiply_headroom", headroom=2.5),
