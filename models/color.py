@@ -24,8 +24,10 @@ COLOR_LAYER_MODES = ("multiply", "multiply_headroom")
 # darken: only the gradients that would darken a pixel past white pass, so a white shirt whose
 # layer went past 1 can still be pulled down to its color, while nothing drives the layer further
 # up (straight-through's pushes toward an unreachable "whiter than white" run the layer into tanh's
-# asymptote, where it stops learning).
-WHITE_CLIPS = ("hard", "straight_through", "darken")
+# asymptote, where it stops learning); darken_identity: darken in the identity losses, whose
+# targets are known (a color page, never lighter than white), and hard in the adversarial and cycle
+# passes, whose pushes past white on paper are a critic's guesses (darken there tints the paper).
+WHITE_CLIPS = ("hard", "straight_through", "darken", "darken_identity")
 
 
 class _ClipAtWhiteDarkenOnly(torch.autograd.Function):
@@ -114,7 +116,7 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str, headroom:
             clipped = product - (product - clipped).detach()
         elif white_clip == "darken":
             clipped = _ClipAtWhiteDarkenOnly.apply(product)
-        elif white_clip != "hard":
+        elif white_clip not in ("hard", "darken_identity"):  # the model picks per pass for darken_identity
             raise ValueError(f"unknown white_clip {white_clip!r}; choose from {', '.join(WHITE_CLIPS)}")
         return clipped - 1.0
     raise ValueError(f"unknown output_luma {mode!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}")

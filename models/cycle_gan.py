@@ -143,10 +143,13 @@ class CycleGANModel:
             for group in optimizer.param_groups:
                 group["lr"] = value
 
-    def _G_A(self, x: torch.Tensor, net: Optional[nn.Module] = None) -> torch.Tensor:
-        """B/W -> color, with the luminance output_luma asks for."""
-        return output_with_luma((self.G_A if net is None else net)(x), x, self.output_luma, self.layer_headroom,
-                                self.white_clip)
+    def _G_A(self, x: torch.Tensor, net: Optional[nn.Module] = None, supervised: bool = False) -> torch.Tensor:
+        """B/W -> color, with the luminance output_luma asks for. `supervised`: the pass feeds an
+        identity loss, whose target is known (white_clip darken_identity darkens past white there)."""
+        clip = self.white_clip
+        if clip == "darken_identity":
+            clip = "darken" if supervised else "hard"
+        return output_with_luma((self.G_A if net is None else net)(x), x, self.output_luma, self.layer_headroom, clip)
 
     def generator_step(self, real_A: torch.Tensor, real_B: torch.Tensor,
                        bw_B: Optional[torch.Tensor] = None) -> Tuple[Visuals, Stats]:
@@ -175,7 +178,7 @@ class CycleGANModel:
                 # Identity loss: a page already in the target domain should pass through unchanged.
                 # For colorization it stops G_A from recoloring pages that are already colored and
                 # anchors the overall tint (Taigman et al., 2017; CycleGAN's photo<->painting setting).
-                idt_A = self._G_A(real_B)
+                idt_A = self._G_A(real_B, supervised=True)
                 idt_B = self.G_B(real_A)
                 stats["idt_A"] = F.l1_loss(idt_A.float(), real_B) * self.lambda_B * self.lambda_identity
                 stats["idt_B"] = F.l1_loss(idt_B.float(), real_A) * self.lambda_A * self.lambda_identity
@@ -183,7 +186,7 @@ class CycleGANModel:
                 # A color page's B/W version has a known answer: the page. This is the only
                 # supervised signal in unpaired training, and the color domain supplies it for free.
                 bw = bw_B if bw_B is not None else gray_like(real_B, real_A.shape[1])
-                colored = self._G_A(bw).float()
+                colored = self._G_A(bw, supervised=True).float()
                 error = fill_weighted_l1(colored, real_B, bw, self.fill_weight) if self.fill_weight > 0 else \
                     F.l1_loss(colored, real_B)
                 stats["gray_idt"] = error * self.lambda_gray_identity

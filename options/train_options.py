@@ -130,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--output_luma multiply_headroom, training only: how the clip at white passes gradients. "
                         "hard: none past white; straight_through: as if unclipped, so a channel pushed past "
                         "white is pulled back; darken: only the gradients that darken pass past white, so a fill left "
-                        "white can still take its color (the output is the same in every mode, so test.py needs nothing)")
+                        "white can still take its color; darken_identity: darken in the identity losses (known targets) "
+                        "and hard elsewhere (the output is the same in every mode, so test.py needs nothing)")
     g.add_argument("--descreen", action="store_true",
                    help="turn the B/W pages' screentone into the flat gray it stands for before G_A sees them "
                         "(data/descreen.py), so a multiply can tint it; test.py does the same for such a model")

@@ -277,6 +277,13 @@ CONFIGS: Dict[str, Config] = {
                                                    "tone only the ground, but luminance B/W showed G_A the shirts as "
                                                    "grays, so white fills never had to be colored",
                                                    INKTONE_FOURIER, HALF_WIDTH_TEST),
+    "recipe_descreen_half_inktone_fourier_dkid": Config("recipe_descreen_half_inktone_fourier with the identity "
+                                                        "losses darkening past white (--white_clip darken_identity): "
+                                                        "with the hard clip even that row's own training inputs keep "
+                                                        "their white fills white, since a layer past white gets no "
+                                                        "gradient toward the known color",
+                                                        (*INKTONE_FOURIER, "--white_clip", "darken_identity"),
+                                                        HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier_noidt": Config("recipe_descreen_half_inktone_fourier without the color "
                                                          "identity loss: G_A(B) = B asks for a white layer on every "
                                                          "colored page, fills included, and drops two of the seven "
@@ -301,7 +308,7 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_fourier_jitter", "recipe_descreen_half_inktone_fourier_noidt",
                     "recipe_descreen_half_inktone_fourier_fill10", "recipe_descreen_half_gray_fourier_h15",
                     "recipe_descreen_half_gray_fourier_msd", "recipe_descreen_half_gray_fourier_multiply",
-                    "recipe_descreen_half_gray_fourier_darken")},
+                    "recipe_descreen_half_gray_fourier_darken", "recipe_descreen_half_inktone_fourier_dkid")},
     "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "

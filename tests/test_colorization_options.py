@@ -255,6 +255,24 @@ def test_a_darken_white_clip_passes_only_the_gradients_that_darken_past_white():
     assert (lighten[:, 1] < -0.5).all(), "below white both ways pass"
 
 
+def test_darken_identity_darkens_past_white_only_in_the_identity_passes(tmp_path, dataroot):
+    model, _ = _model(tmp_path, dataroot, ["--output_luma", "multiply_headroom", "--white_clip", "darken_identity"])
+
+    class PastWhite(torch.nn.Module):  # a generator whose layer is 1.19: past white on white paper
+        def __init__(self) -> None:
+            super().__init__()
+            self.out = torch.nn.Parameter(torch.full((1, 3, 4, 4), 0.9))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out
+
+    net, page = PastWhite(), torch.ones(1, 1, 4, 4)
+    grads = {supervised: torch.autograd.grad(model._G_A(page, net, supervised=supervised).sum(), net.out)[0]
+             for supervised in (False, True)}  # descent on this loss darkens
+    assert torch.equal(grads[False], torch.zeros(1, 3, 4, 4)), "adversarial and cycle passes: the hard clip"
+    assert (grads[True] > 0).all(), "identity passes: darkening passes the clip"
+
+
 def test_the_layer_headroom_bounds_the_color_layer():
     page = torch.zeros(1, 1, 2, 2)  # mid-gray, 0.5 in [0, 1]
     assert torch.equal(output_with_luma(torch.full((1, 3, 2, 2), 0.9), page, "multiply_headroom", headroom=2.5),
