@@ -27,7 +27,9 @@ COLOR_LAYER_MODES = ("multiply", "multiply_headroom")
 # asymptote, where it stops learning); darken_identity: darken in the identity losses, whose
 # targets are known (a color page, never lighter than white), and hard in the adversarial and cycle
 # passes, whose pushes past white on paper are a critic's guesses (darken there tints the paper).
-WHITE_CLIPS = ("hard", "straight_through", "darken", "darken_identity")
+# output_with_luma takes one clip per pass; darken_identity is the model's choice of one per pass.
+PASS_CLIPS = ("hard", "straight_through", "darken")
+WHITE_CLIPS = (*PASS_CLIPS, "darken_identity")
 
 
 class _ClipAtWhiteDarkenOnly(torch.autograd.Function):
@@ -96,7 +98,7 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str, headroom:
     outlines are never tinted; the result is never lighter than the page either.
     multiply_headroom: multiply with a layer in [0, headroom], the product clipped at white; ink
     stays black, and a gray pixel may lighten by up to the headroom (a tone's dots can fade a little).
-    `white_clip` (WHITE_CLIPS) only changes that clip's gradient, never the output.
+    `white_clip` (PASS_CLIPS) only changes that clip's gradient, never the output.
     Raises ValueError for an unknown mode or white_clip.
     """
     if mode == "generator":
@@ -116,7 +118,7 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str, headroom:
             clipped = product - (product - clipped).detach()
         elif white_clip == "darken":
             clipped = _ClipAtWhiteDarkenOnly.apply(product)
-        elif white_clip not in ("hard", "darken_identity"):  # the model picks per pass for darken_identity
-            raise ValueError(f"unknown white_clip {white_clip!r}; choose from {', '.join(WHITE_CLIPS)}")
+        elif white_clip != "hard":
+            raise ValueError(f"unknown white_clip {white_clip!r} for one pass; choose from {', '.join(PASS_CLIPS)}")
         return clipped - 1.0
     raise ValueError(f"unknown output_luma {mode!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}")
