@@ -272,6 +272,14 @@ CONFIGS: Dict[str, Config] = {
                                                        "white run the layer into tanh's asymptote",
                                                        (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--white_clip", "darken"),
                                                        HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_fourier_oct3": Config("recipe_descreen_half_gray_fourier with the gray encoded at 3 "
+                                                     "octaves, not 5 (--gray_octaves 3): on the drawings the 5-octave "
+                                                     "encoding alone takes the demo from 0.86 to 1.31, its colors "
+                                                     "following faint grays; its top cycle spans 1/16 of the gray "
+                                                     "range, so a pixel 3% below white gets a code as far from "
+                                                     "white's as a tint's, where 3 octaves' top cycle spans 1/4",
+                                                     (*HEADROOM, *HALF_GRAY, "--level_channels", "8", "--gray_octaves",
+                                                      "3"), HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier": Config("recipe_descreen_half_gray_fourier with ink_tone B/W for the "
                                                    "grayscale identity: the scans leave the figures' fills white and "
                                                    "tone only the ground, but luminance B/W showed G_A the shirts as "
@@ -308,7 +316,8 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_fourier_jitter", "recipe_descreen_half_inktone_fourier_noidt",
                     "recipe_descreen_half_inktone_fourier_fill10", "recipe_descreen_half_gray_fourier_h15",
                     "recipe_descreen_half_gray_fourier_msd", "recipe_descreen_half_gray_fourier_multiply",
-                    "recipe_descreen_half_gray_fourier_darken", "recipe_descreen_half_inktone_fourier_dkid")},
+                    "recipe_descreen_half_gray_fourier_darken", "recipe_descreen_half_inktone_fourier_dkid",
+                    "recipe_descreen_half_gray_fourier_oct3")},
     "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "
