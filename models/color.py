@@ -113,12 +113,14 @@ def output_with_luma(out: torch.Tensor, page: torch.Tensor, mode: str, headroom:
     if mode == "multiply_headroom":
         layer = (out + 1.0) * (0.5 * headroom)
         product = layer * (y_page + 1.0)
-        clipped = product.clamp(max=2.0)  # min(1, layer * (y + 1) / 2), back in [-1, 1] below
-        if white_clip == "straight_through":
-            clipped = product - (product - clipped).detach()
+        # min(1, layer * (y + 1) / 2), back in [-1, 1] below; the modes differ only in the gradient.
+        if white_clip == "hard":
+            clipped = product.clamp(max=2.0)
+        elif white_clip == "straight_through":
+            clipped = product - (product - product.clamp(max=2.0)).detach()
         elif white_clip == "darken":
             clipped = _ClipAtWhiteDarkenOnly.apply(product)
-        elif white_clip != "hard":
+        else:
             raise ValueError(f"unknown white_clip {white_clip!r} for one pass; choose from {', '.join(PASS_CLIPS)}")
         return clipped - 1.0
     raise ValueError(f"unknown output_luma {mode!r}; choose from {', '.join(OUTPUT_LUMA_MODES)}")
