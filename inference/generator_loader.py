@@ -53,7 +53,7 @@ def fitting_flags(state: Dict[str, torch.Tensor], arch: argparse.Namespace, inpu
     --ngf, --input_nc and --gray_octaves are read off the first convolution's weights (a
     GrayEncodingConv stem, model.1.conv, has input_nc + 2 * octaves inputs); --netG, --norm,
     --upsampling, --global_context and --output_nc are tried (the flags given first). --level_channels
-    leaves no trace in the shapes and is not named."""
+    and --gray_window leave no trace in the shapes and are not named."""
     shapes = _conv_shapes(state)
     if not shapes:
         return None
@@ -124,7 +124,7 @@ def _described_weights(run_dir: str, label: str, network: str, use_average: bool
 
 
 _DEFINE_G_KEYS = ("net_g", "input_nc", "output_nc", "ngf", "norm", "use_dropout", "upsampling", "global_context")
-_LATER_DEFINE_G_KEYS = ("level_channels", "gray_octaves")  # added since descriptions began: missing means EARLIER_RUN_VALUES
+_LATER_DEFINE_G_KEYS = ("level_channels", "gray_octaves", "gray_window")  # added since descriptions began: missing means EARLIER_RUN_VALUES
 
 
 def _is_whole(value: Any, least: int) -> bool:
@@ -236,7 +236,8 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
     try:
         net = define_G(arch.netG, input_nc, output_nc, ngf, norm=arch.norm, use_dropout=not arch.no_dropout,
                        upsampling=arch.upsampling, global_context=arch.global_context,
-                       level_channels=arch.level_channels, gray_octaves=arch.gray_octaves)
+                       level_channels=arch.level_channels, gray_octaves=arch.gray_octaves,
+                       gray_window=arch.gray_window)
     except (TypeError, ValueError) as exc:
         raise UserError(f"{source}: its architecture flags do not build a generator ({exc})") from exc
     _load_state(net, state, source, arch, input_nc, output_nc)

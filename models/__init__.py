@@ -13,14 +13,15 @@ from models.networks import define_D, define_G
 # checkpoint only fits flags that agree on these.
 ARCHITECTURE_KEYS = ("model", "netG", "netD", "ngf", "ngf_B", "ndf", "n_layers_D", "norm", "input_nc", "output_nc",
                      "upsampling", "no_dropout", "spectral_norm", "num_D", "global_context",
-                     "level_channels", "gray_octaves")
+                     "level_channels", "gray_octaves", "gray_window")
 # Flags that change what G_A's output means without changing its shape (how test.py combines it
 # with the page, what it is fed). Resuming with other values would make one run's weights mean two
 # things, so a resume must agree on these too.
 GENERATOR_USE_KEYS = ("output_luma", "layer_headroom", "descreen")
 # Of the flags in both tuples, those added after runs were first saved, with the value that every run
 # saved before them was trained with: a checkpoint or a weights description without the key means this.
-EARLIER_RUN_VALUES: Dict[str, Any] = {"level_channels": 0, "gray_octaves": 0, "layer_headroom": HEADROOM, "ngf_B": 0}
+EARLIER_RUN_VALUES: Dict[str, Any] = {"level_channels": 0, "gray_octaves": 0, "gray_window": 1,
+                                      "layer_headroom": HEADROOM, "ngf_B": 0}
 
 
 def generator_B_width(opt: argparse.Namespace) -> int:
@@ -32,7 +33,7 @@ def generator_arguments(opt: argparse.Namespace, input_nc: int, output_nc: int, 
     """define_G's keyword arguments (but the initialisation) for a generator of these options and width."""
     return {"net_g": opt.netG, "input_nc": input_nc, "output_nc": output_nc, "ngf": ngf, "norm": opt.norm,
             "use_dropout": not opt.no_dropout, "upsampling": opt.upsampling, "global_context": opt.global_context,
-            "level_channels": opt.level_channels, "gray_octaves": opt.gray_octaves}
+            "level_channels": opt.level_channels, "gray_octaves": opt.gray_octaves, "gray_window": opt.gray_window}
 
 
 def generator_configs(opt: argparse.Namespace) -> Dict[str, Dict[str, Any]]:

@@ -91,11 +91,20 @@ class GrayEncodingConv(nn.Module):
     features let networks learn high frequency functions in low dimensional domains"). It is per
     pixel, so tiled colorization stays exact. N x C x H x W in, N x out_channels x H' x W' out;
     `conv` is the stem's 7x7 convolution, with C + 2 * octaves input channels.
+
+    With `window` > 1 the gray encoded is the lightest within a window x window square around each
+    pixel (a grayscale dilation of the page, i.e. an erosion of its ink). Ink is drawn over tone, so
+    that is the tone behind the lines: lines, their anti-aliasing and stray dots narrower than the
+    window drop out, and a white shirt's code is white's even next to its outline. At window 1 a
+    pixel 3% below white, a line's soft edge, gets a code as far from white's as a tint's.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, octaves: int, bias: bool) -> None:
+    def __init__(self, in_channels: int, out_channels: int, octaves: int, bias: bool, window: int = 1) -> None:
         super().__init__()
+        if window < 1 or window % 2 == 0:
+            raise ValueError(f"--gray_window {window} must be an odd number of pixels, at least 1")
         self.octaves = octaves
+        self.window = window
         self.conv = nn.Conv2d(in_channels + 2 * octaves, out_channels, kernel_size=7, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,7 +112,10 @@ class GrayEncodingConv(nn.Module):
         # per unit of gray, and bf16's 8-bit mantissa would scramble its phase. The frequencies are made
         # here rather than kept as a buffer, which casting the network to bf16 would round (100.53 -> 100.5).
         frequencies = (2.0 * math.pi) * 2.0 ** torch.arange(self.octaves, dtype=torch.float32, device=x.device)
-        phase = (x[:, :1].float() + 1.0) * 0.5 * frequencies.view(1, self.octaves, 1, 1)
+        gray = x[:, :1].float()
+        if self.window > 1:  # padded with -inf, so a border pixel's window is the part inside the page
+            gray = F.max_pool2d(gray, self.window, stride=1, padding=self.window // 2)
+        phase = (gray + 1.0) * 0.5 * frequencies.view(1, self.octaves, 1, 1)
         encoding = torch.cat([torch.sin(phase), torch.cos(phase)], dim=1).to(x.dtype)
         return self.conv(torch.cat([x, encoding], dim=1))
 
@@ -152,13 +164,14 @@ class ResnetGenerator(nn.Module):
     `global_context` adds a GlobalContext that modulates the decoder; `level_channels` > 0 keeps that
     many of the first convolution's channels out of instance norm (LevelKeepingNorm), so the network
     sees absolute gray levels; `gray_octaves` > 0 makes the stem a GrayEncodingConv, so hues may
-    change sharply from one gray level to the next. `model` keeps upstream's keys but for that stem
+    change sharply from one gray level to the next, of the lightest gray in a `gray_window` square. `model` keeps upstream's keys but for that stem
     (model.1.conv.*).
     """
 
     def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, norm: str = "instance",
                  use_dropout: bool = False, n_blocks: int = 9, upsampling: str = "transpose",
-                 global_context: bool = False, level_channels: int = 0, gray_octaves: int = 0) -> None:
+                 global_context: bool = False, level_channels: int = 0, gray_octaves: int = 0,
+                 gray_window: int = 1) -> None:
         super().__init__()
         if upsampling not in UPSAMPLINGS:
             raise ValueError(f"unknown upsampling {upsampling!r}; choose from {', '.join(UPSAMPLINGS)}")
@@ -170,8 +183,10 @@ class ResnetGenerator(nn.Module):
         bias = _conv_bias(norm)
         if gray_octaves < 0:
             raise ValueError(f"--gray_octaves {gray_octaves} must be at least 0")
+        if gray_window != 1 and not gray_octaves:
+            raise ValueError(f"--gray_window {gray_window} sets what --gray_octaves encodes: pass --gray_octaves > 0")
         stem_norm = LevelKeepingNorm(norm_layer, ngf, level_channels) if level_channels else norm_layer(ngf)
-        stem = (GrayEncodingConv(input_nc, ngf, gray_octaves, bias) if gray_octaves
+        stem = (GrayEncodingConv(input_nc, ngf, gray_octaves, bias, gray_window) if gray_octaves
                 else nn.Conv2d(input_nc, ngf, kernel_size=7, bias=bias))
         layers = [nn.ReflectionPad2d(3), stem, stem_norm, nn.ReLU(True)]
         n_down = 2
@@ -328,24 +343,24 @@ class PixelDiscriminator(nn.Module):
 
 def _resnet(n_blocks: int) -> Callable[..., nn.Module]:
     def build(input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, upsampling: str,
-              global_context: bool, level_channels: int, gray_octaves: int) -> nn.Module:
+              global_context: bool, level_channels: int, gray_octaves: int, gray_window: int) -> nn.Module:
         return ResnetGenerator(input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout, n_blocks=n_blocks,
                                upsampling=upsampling, global_context=global_context, level_channels=level_channels,
-                               gray_octaves=gray_octaves)
+                               gray_octaves=gray_octaves, gray_window=gray_window)
     return build
 
 
 def _unet(num_downs: int) -> Callable[..., nn.Module]:
     def build(input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, upsampling: str,
-              global_context: bool, level_channels: int, gray_octaves: int) -> nn.Module:
+              global_context: bool, level_channels: int, gray_octaves: int, gray_window: int) -> nn.Module:
         if upsampling != "transpose":
             raise ValueError(f"--upsampling {upsampling} is only implemented for the ResNet generators")
         if global_context:
             raise ValueError("--global_context is only implemented for the ResNet generators")
         if level_channels:
             raise ValueError("--level_channels is only implemented for the ResNet generators")
-        if gray_octaves:
-            raise ValueError("--gray_octaves is only implemented for the ResNet generators")
+        if gray_octaves or gray_window != 1:
+            raise ValueError("--gray_octaves and --gray_window are only implemented for the ResNet generators")
         return UnetGenerator(input_nc, output_nc, num_downs, ngf=ngf, norm=norm, use_dropout=use_dropout)
     return build
 
@@ -482,10 +497,11 @@ def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0
 
 def define_G(net_g: str, input_nc: int, output_nc: int, ngf: int, norm: str = "instance", use_dropout: bool = False,
              upsampling: str = "transpose", init_type: str = "normal", init_gain: float = 0.02,
-             global_context: bool = False, level_channels: int = 0, gray_octaves: int = 0) -> nn.Module:
+             global_context: bool = False, level_channels: int = 0, gray_octaves: int = 0,
+             gray_window: int = 1) -> nn.Module:
     net = generator_spec(net_g).build(input_nc, output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout, upsampling=upsampling,
                                       global_context=global_context, level_channels=level_channels,
-                                      gray_octaves=gray_octaves)
+                                      gray_octaves=gray_octaves, gray_window=gray_window)
     init_weights(net, init_type, init_gain)
     return net
 

@@ -280,6 +280,13 @@ CONFIGS: Dict[str, Config] = {
                                                      "white's as a tint's, where 3 octaves' top cycle spans 1/4",
                                                      (*HEADROOM, *HALF_GRAY, "--level_channels", "8", "--gray_octaves",
                                                       "3"), HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_fourier_win5": Config("recipe_descreen_half_gray_fourier with the gray encoded as the "
+                                                     "lightest within 5 px (--gray_window 5), the tone behind the "
+                                                     "ink: on the drawings, whose B/W is white paper and lines, the "
+                                                     "encoding of each pixel's own gray takes the demo from 0.86 to "
+                                                     "1.31 and colors shirts after the lines' soft edges",
+                                                     (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--gray_window", "5"),
+                                                     HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier": Config("recipe_descreen_half_gray_fourier with ink_tone B/W for the "
                                                    "grayscale identity: the scans leave the figures' fills white and "
                                                    "tone only the ground, but luminance B/W showed G_A the shirts as "
@@ -317,7 +324,7 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_inktone_fourier_fill10", "recipe_descreen_half_gray_fourier_h15",
                     "recipe_descreen_half_gray_fourier_msd", "recipe_descreen_half_gray_fourier_multiply",
                     "recipe_descreen_half_gray_fourier_darken", "recipe_descreen_half_inktone_fourier_dkid",
-                    "recipe_descreen_half_gray_fourier_oct3")},
+                    "recipe_descreen_half_gray_fourier_oct3", "recipe_descreen_half_gray_fourier_win5")},
     "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "

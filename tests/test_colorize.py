@@ -230,6 +230,7 @@ def test_onnx_export_round_trip(tmp_path, run_folder, arch):
     (colorizer_module.MIDDLE_MAX_PIXELS, 60.0, {}),  # exact: the style pooled from the whole page's bottleneck
     (colorizer_module.MIDDLE_MAX_PIXELS, 60.0, {"level_channels": 3}),  # unnormalized level channels in the stem
     (colorizer_module.MIDDLE_MAX_PIXELS, 60.0, {"gray_octaves": 3}),  # the stem sees an encoding of the gray
+    (colorizer_module.MIDDLE_MAX_PIXELS, 60.0, {"gray_octaves": 3, "gray_window": 7}),  # of a neighbourhood's
     (0, 25.0, {})])  # the approximate path of huge pages: the style from a downscaled copy
 def test_global_context_tiles_share_one_page_style(tmp_path, monkeypatch, middle_max_pixels, min_psnr, arch):
     monkeypatch.setattr(colorizer_module, "MIDDLE_MAX_PIXELS", middle_max_pixels)

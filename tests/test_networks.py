@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from models.networks import (DISCRIMINATORS, GENERATORS, INIT_TYPES, NORMS, define_D, define_G,
                              required_multiple)
@@ -144,3 +145,29 @@ def test_gray_octaves_encode_each_pixel_gray_for_the_stem():
         define_G("resnet_6blocks", 3, 3, ngf=8, gray_octaves=-1)
     with pytest.raises(ValueError, match="ResNet"):
         define_G("unet_128", 3, 3, ngf=4, gray_octaves=2)
+
+
+def test_gray_window_encodes_the_tone_behind_the_ink():
+    net = define_G("resnet_6blocks", 1, 1, ngf=8, gray_octaves=1, gray_window=5)
+    seen = []
+    net.model[1].conv.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    page = torch.ones(1, 1, 32, 32)  # white paper ...
+    page[..., 16:, :] = 0.0  # ... over a tone of gray 0.5 (in [-1, 1]: 0)
+    page[..., 8, :] = page[..., 24, :] = page[..., :, 5] = -1.0  # 1 px ink lines across both
+    page[..., 9, :], page[..., 25, :] = 0.6, -0.4  # and their soft edges
+    net(page)
+    padded = F.pad(page, (3, 3, 3, 3), mode="reflect")  # the stem's reflection padding comes first
+    expected = torch.zeros_like(padded)
+    expected[..., :3 + 16 + 2, :] = 1.0  # white down to 2 px into the tone, whose edge the window erodes
+    phase = (expected + 1.0) * 0.5 * 2 * torch.pi
+    assert torch.equal(seen[0][:, :1], padded), "the page itself passes unchanged"
+    assert torch.allclose(seen[0][:, 1:], torch.cat([phase.sin(), phase.cos()], dim=1), atol=1e-6), \
+        "the encoding sees white and the tone, with no lines or soft edges"
+    # A window of 1 is each pixel's own gray: the lines show in the encoding.
+    plain = define_G("resnet_6blocks", 1, 1, ngf=8, gray_octaves=1)
+    plain.model[1].conv.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    plain(page)
+    assert torch.allclose(seen[1][:, 1:2], ((padded + 1.0) * 0.5 * 2 * torch.pi).sin(), atol=1e-6)
+    for bad in (dict(gray_octaves=2, gray_window=4), dict(gray_octaves=2, gray_window=0), dict(gray_window=3)):
+        with pytest.raises(ValueError, match="gray_window"):
+            define_G("resnet_6blocks", 3, 3, ngf=8, **bad)

@@ -411,7 +411,8 @@ def test_bare_weights_describe_themselves(dataroot, tmp_path):
     assert average["layer_headroom"] == 1.25
     assert average["define_G"] == {"net_g": "resnet_6blocks", "input_nc": 3, "output_nc": 3, "ngf": 4,
                                    "norm": "instance", "use_dropout": False, "upsampling": "resize",
-                                   "global_context": False, "level_channels": 0, "gray_octaves": 0}
+                                   "global_context": False, "level_channels": 0, "gray_octaves": 0,
+                                   "gray_window": 1}
     with open(os.path.join(run_dir, "1_net_G_B.json"), encoding="utf-8") as f:
         assert json.load(f)["output_luma"] == "generator"
     src = os.path.join(dataroot, "testA")
@@ -427,12 +428,12 @@ def test_bare_weights_describe_themselves(dataroot, tmp_path):
         if name.endswith("_checkpoint.pth") or name.startswith("opt"):
             os.remove(os.path.join(run_dir, name))
     assert colorize(tmp_path / "b") == as_trained
-    # A description written before --level_channels, --gray_octaves and --layer_headroom existed means
-    # none, none and 1.25.
+    # A description written before --level_channels, --gray_octaves, --gray_window and --layer_headroom
+    # existed means none, none, each pixel's own gray and 1.25.
     with open(os.path.join(run_dir, "1_net_G_A_ema.json"), "w", encoding="utf-8") as f:
         json.dump({**{k: v for k, v in average.items() if k != "layer_headroom"},
                    "define_G": {k: v for k, v in average["define_G"].items()
-                                if k not in ("level_channels", "gray_octaves")}}, f)
+                                if k not in ("level_channels", "gray_octaves", "gray_window")}}, f)
     assert colorize(tmp_path / "o") == as_trained
     # A description that cannot be read or used is one line naming it, not a traceback.
     with open(os.path.join(run_dir, "1_net_G_B.json"), encoding="utf-8") as f:
@@ -445,6 +446,8 @@ def test_bare_weights_describe_themselves(dataroot, tmp_path):
                      for bad in (4, None, 2.5, True)),
                    *(json.dumps({**average, "define_G": {**average["define_G"], "gray_octaves": bad}})
                      for bad in (2, -1, None, 2.5, True)),  # 2: the weights' stem does not fit
+                   *(json.dumps({**average, "define_G": {**average["define_G"], "gray_window": bad}})
+                     for bad in (3, 0, None)),  # 3: needs gray_octaves
                    json.dumps({**average, "layer_headroom": "2"}), json.dumps({**average, "layer_headroom": 0.5}),
                    json.dumps({**average, "preprocess": "bogus"}), json.dumps({**average, "output_luma": "bogus"}),
                    json.dumps({**average, "load_size": -5}), json.dumps({**average, "load_size": "36"}),

@@ -82,6 +82,8 @@ def test_help_lists_model_flags(capsys):
     (["--gpu_ids", "x"], "expected comma-separated integers"),
     (["--white_clip", "straight_through"], "--white_clip only applies to --output_luma multiply_headroom"),
     (["--netG", "unet_256", "--crop_size", "256", "--gray_octaves", "2"], "--gray_octaves 2 needs a ResNet --netG"),
+    (["--gray_window", "5"], "--gray_window 5 must be odd and sets what --gray_octaves encodes"),
+    (["--gray_octaves", "2", "--gray_window", "4"], "--gray_window 4 must be odd"),
 ])
 def test_bad_flags_exit_2_with_one_line_naming_the_flag(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -21,7 +21,7 @@ upstream's code loads them. Each has a `<label>_net_<network>.json` beside it th
 self-describing, the way nanoGPT keeps model_args beside its weights: format_version, network,
 average (whether these are a moving average), define_G (its keyword arguments), output_luma,
 layer_headroom, descreen, load_size and preprocess (the scale it was trained at); keys added since
-(define_G's level_channels and gray_octaves, layer_headroom) mean models.EARLIER_RUN_VALUES where missing. Runs saved before the sidecar
+(define_G's level_channels, gray_octaves and gray_window, layer_headroom) mean models.EARLIER_RUN_VALUES where missing. Runs saved before the sidecar
 existed are described by their checkpoint's options or opt.json instead.
 """
 
