@@ -164,8 +164,8 @@ class ResnetGenerator(nn.Module):
     `global_context` adds a GlobalContext that modulates the decoder; `level_channels` > 0 keeps that
     many of the first convolution's channels out of instance norm (LevelKeepingNorm), so the network
     sees absolute gray levels; `gray_octaves` > 0 makes the stem a GrayEncodingConv, so hues may
-    change sharply from one gray level to the next, of the lightest gray in a `gray_window` square. `model` keeps upstream's keys but for that stem
-    (model.1.conv.*).
+    change sharply from one gray level to the next (of the lightest gray in a `gray_window` square).
+    `model` keeps upstream's keys but for that stem (model.1.conv.*).
     """
 
     def __init__(self, input_nc: int, output_nc: int, ngf: int = 64, norm: str = "instance",

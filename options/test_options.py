@@ -45,7 +45,7 @@ def add_weights_flags(parser: argparse.ArgumentParser) -> None:
                         "a wrong value loads without error and colorizes wrongly)")
     g.add_argument("--gray_octaves", type=number_type(int, 0, 8), default=0,
                    help="the weights were trained with --gray_octaves")
-    g.add_argument("--gray_window", type=number_type(int, 1, 31), default=1,
+    g.add_argument("--gray_window", type=number_type(int, 1, 15), default=1,
                    help="the weights were trained with --gray_window (the weights alone cannot tell)")
     g.add_argument("--no_dropout", action="store_true", default=True, help="accepted for upstream compatibility")
     g.add_argument("--dropout", dest="no_dropout", action="store_false", help="the weights were trained with dropout")

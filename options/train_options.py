@@ -102,10 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "this many octaves (models/networks.py GrayEncodingConv), so neighbouring tones can "
                         "stand for very different tints; 0 = upstream, at most 8 (past that one cycle is "
                         "shorter than an 8-bit gray step)")
-    g.add_argument("--gray_window", type=number_type(int, 1, 31), default=1,
+    g.add_argument("--gray_window", type=number_type(int, 1, 15), default=1,
                    help="with --gray_octaves: encode the lightest gray within this many pixels square (odd), the "
                         "tone behind the ink, so lines and their soft edges do not read as tones; 1 = each "
-                        "pixel's own gray")
+                        "pixel's own gray; at most 15, so tiled colorization stays exact")
     g.add_argument("--dropout", dest="no_dropout", action="store_false", help="use dropout in the generator")
 
     g = parser.add_argument_group("losses")
