@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from data.transforms import PREPROCESS_MODES, preprocess_mode
 from inference.colorizer import strip_upstream_extras
-from models import EARLIER_RUN_VALUES, generator_B_width
+from models import EARLIER_RUN_VALUES, generator_B_gray_octaves, generator_B_width
 from models.color import HEADROOM, OUTPUT_LUMA_MODES
 from models.networks import GENERATORS, UPSAMPLINGS, define_G
 from options.train_options import load_options, options_from_dict
@@ -230,14 +230,16 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
     else:
         raise UserError(f"{weights}: generator weights not found; check --name, --checkpoints_dir and --epoch")
 
-    ngf = generator_B_width(arch) if network == "G_B" and recorded is not None else arch.ngf
+    ngf, octaves = arch.ngf, arch.gray_octaves
+    if network == "G_B" and recorded is not None:
+        ngf, octaves = generator_B_width(arch), generator_B_gray_octaves(arch)
     if recorded is not None:
         log.info("architecture from %s: --netG %s --ngf %d --norm %s", where, arch.netG, ngf, arch.norm)
     try:
         net = define_G(arch.netG, input_nc, output_nc, ngf, norm=arch.norm, use_dropout=not arch.no_dropout,
                        upsampling=arch.upsampling, global_context=arch.global_context,
-                       level_channels=arch.level_channels, gray_octaves=arch.gray_octaves,
-                       gray_window=arch.gray_window)
+                       level_channels=arch.level_channels, gray_octaves=octaves,
+                       gray_window=arch.gray_window if octaves else 1)
     except (TypeError, ValueError) as exc:
         raise UserError(f"{source}: its architecture flags do not build a generator ({exc})") from exc
     _load_state(net, state, source, arch, input_nc, output_nc)

@@ -13,14 +13,14 @@ from models.networks import define_D, define_G
 # checkpoint only fits flags that agree on these.
 ARCHITECTURE_KEYS = ("model", "netG", "netD", "ngf", "ngf_B", "ndf", "n_layers_D", "norm", "input_nc", "output_nc",
                      "upsampling", "no_dropout", "spectral_norm", "num_D", "global_context",
-                     "level_channels", "gray_octaves", "gray_window")
+                     "level_channels", "gray_octaves", "gray_octaves_B", "gray_window")
 # Flags that change what G_A's output means without changing its shape (how test.py combines it
 # with the page, what it is fed). Resuming with other values would make one run's weights mean two
 # things, so a resume must agree on these too.
 GENERATOR_USE_KEYS = ("output_luma", "layer_headroom", "descreen")
 # Of the flags in both tuples, those added after runs were first saved, with the value that every run
 # saved before them was trained with: a checkpoint or a weights description without the key means this.
-EARLIER_RUN_VALUES: Dict[str, Any] = {"level_channels": 0, "gray_octaves": 0, "gray_window": 1,
+EARLIER_RUN_VALUES: Dict[str, Any] = {"level_channels": 0, "gray_octaves": 0, "gray_octaves_B": -1, "gray_window": 1,
                                       "layer_headroom": HEADROOM, "ngf_B": 0}
 
 
@@ -29,11 +29,23 @@ def generator_B_width(opt: argparse.Namespace) -> int:
     return opt.ngf_B or opt.ngf
 
 
-def generator_arguments(opt: argparse.Namespace, input_nc: int, output_nc: int, ngf: int) -> Dict[str, Any]:
-    """define_G's keyword arguments (but the initialisation) for a generator of these options and width."""
+def generator_B_gray_octaves(opt: argparse.Namespace) -> int:
+    """G_B's gray encoding: --gray_octaves_B, or --gray_octaves where that is -1."""
+    return opt.gray_octaves if opt.gray_octaves_B < 0 else opt.gray_octaves_B
+
+
+def generator_arguments(opt: argparse.Namespace, network: str) -> Dict[str, Any]:
+    """define_G's keyword arguments (but the initialisation) for `network`, "G_A" (B/W to color) or
+    "G_B" (color to B/W, of width generator_B_width and encoding generator_B_gray_octaves)."""
+    if network == "G_A":
+        input_nc, output_nc, ngf, octaves = opt.input_nc, opt.output_nc, opt.ngf, opt.gray_octaves
+    else:
+        input_nc, output_nc, ngf, octaves = opt.output_nc, opt.input_nc, generator_B_width(opt), \
+            generator_B_gray_octaves(opt)
     return {"net_g": opt.netG, "input_nc": input_nc, "output_nc": output_nc, "ngf": ngf, "norm": opt.norm,
             "use_dropout": not opt.no_dropout, "upsampling": opt.upsampling, "global_context": opt.global_context,
-            "level_channels": opt.level_channels, "gray_octaves": opt.gray_octaves, "gray_window": opt.gray_window}
+            "level_channels": opt.level_channels, "gray_octaves": octaves,
+            "gray_window": opt.gray_window if octaves else 1}
 
 
 def generator_configs(opt: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
@@ -41,18 +53,18 @@ def generator_configs(opt: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
     beside its bare weights (util/checkpoint.py): define_G's arguments, whether it is a moving
     average, and how its output meets the page (output_luma, layer_headroom, descreen) at which scale."""
     scale = {"load_size": opt.load_size, "preprocess": opt.preprocess}
-    g_a = {"define_G": generator_arguments(opt, opt.input_nc, opt.output_nc, opt.ngf), "output_luma": opt.output_luma,
+    g_a = {"define_G": generator_arguments(opt, "G_A"), "output_luma": opt.output_luma,
            "layer_headroom": opt.layer_headroom, "descreen": opt.descreen, **scale}
     configs = {"G_A": {**g_a, "average": False},
-               "G_B": {"define_G": generator_arguments(opt, opt.output_nc, opt.input_nc, generator_B_width(opt)),
+               "G_B": {"define_G": generator_arguments(opt, "G_B"),
                        "output_luma": "generator", "descreen": False, **scale, "average": False}}
     if opt.ema_decay > 0:
         configs["G_A_ema"] = {**g_a, "average": True}
     return configs
 
 
-def create_generator(opt: argparse.Namespace, input_nc: int, output_nc: int, ngf: int) -> torch.nn.Module:
-    return define_G(**generator_arguments(opt, input_nc, output_nc, ngf), init_type=opt.init_type,
+def create_generator(opt: argparse.Namespace, network: str) -> torch.nn.Module:
+    return define_G(**generator_arguments(opt, network), init_type=opt.init_type,
                     init_gain=opt.init_gain)
 
 
@@ -62,8 +74,8 @@ def create_model(opt: argparse.Namespace, device: torch.device, seed: int, preci
     `precision`: fp32, bf16 or fp16 (--precision auto already resolved, util/device.resolve_precision)."""
     if opt.model != "cycle_gan":
         raise ValueError(f"unknown model {opt.model!r}; choose from cycle_gan")
-    G_A = create_generator(opt, opt.input_nc, opt.output_nc, opt.ngf).to(device)
-    G_B = create_generator(opt, opt.output_nc, opt.input_nc, generator_B_width(opt)).to(device)
+    G_A = create_generator(opt, "G_A").to(device)
+    G_B = create_generator(opt, "G_B").to(device)
     D_A = define_D(opt.netD, opt.output_nc, opt.ndf, opt.n_layers_D, norm=opt.norm, init_type=opt.init_type,
                    init_gain=opt.init_gain, spectral_norm=opt.spectral_norm, num_D=opt.num_D).to(device)
     D_B = define_D(opt.netD, opt.input_nc, opt.ndf, opt.n_layers_D, norm=opt.norm, init_type=opt.init_type,

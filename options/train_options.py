@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "this many octaves (models/networks.py GrayEncodingConv), so neighbouring tones can "
                         "stand for very different tints; 0 = upstream, at most 8 (past that one cycle is "
                         "shorter than an 8-bit gray step)")
+    g.add_argument("--gray_octaves_B", type=number_type(int, -1, 8), default=-1,
+                   help="G_B's --gray_octaves (G_B maps color to B/W, and its stem would encode the red channel); "
+                        "-1 = the same as --gray_octaves")
     g.add_argument("--gray_window", type=number_type(int, 1, 15), default=1,
                    help="with --gray_octaves: encode the lightest gray within this many pixels square (odd), the "
                         "tone behind the ink, so lines and their soft edges do not read as tones; 1 = each "
@@ -263,6 +266,8 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
     if opt.gray_octaves and not opt.netG.startswith("resnet"):
         return (f"--gray_octaves {opt.gray_octaves} needs a ResNet --netG (got --netG {opt.netG}); --preset manga "
                 "sets 5, pass --gray_octaves 0 to turn it off")
+    if opt.gray_octaves_B > 0 and not opt.netG.startswith("resnet"):
+        return f"--gray_octaves_B {opt.gray_octaves_B} needs a ResNet --netG (got --netG {opt.netG})"
     if opt.gray_window != 1 and (not opt.gray_octaves or opt.gray_window % 2 == 0):
         return (f"--gray_window {opt.gray_window} must be odd and sets what --gray_octaves encodes "
                 f"(got --gray_octaves {opt.gray_octaves}): pass an odd window and --gray_octaves > 0, or --gray_window 1")

@@ -21,7 +21,7 @@ from models import create_model
 from models.color import gray_like, luma, output_with_luma, with_luma
 from models.ema import WeightAverage
 from models.losses import GANLoss, fill_weighted_l1, gradient_penalty
-from models.networks import define_D
+from models.networks import GrayEncodingConv, define_D
 from options.presets import DRAWINGS_RECIPE, as_flags
 from options.train_options import parse_train_options
 
@@ -608,3 +608,27 @@ def test_a_narrow_G_B_trains_resumes_and_is_loaded_at_its_width(tmp_path, dataro
     with pytest.raises(SystemExit):
         parse_train_options(flags + ["--level_channels", "2"])
     assert "G_B's width (2)" in capsys.readouterr().err
+
+
+def test_gray_octaves_B_sets_G_Bs_encoding_and_older_runs_keep_theirs(tmp_path, dataroot):
+    flags = tiny_flags(dataroot, str(tmp_path / "ck"), name="gb") + ["--gray_octaves", "2", "--gray_window", "3"]
+
+    def stem_inputs(model):  # the page's 3 channels, and 2 per octave of an encoding
+        stems = {name: model.networks[name].model[1] for name in ("G_A", "G_B")}
+        return {name: (stem.conv if isinstance(stem, GrayEncodingConv) else stem).in_channels
+                for name, stem in stems.items()}
+    assert stem_inputs(_model(tmp_path, dataroot, ["--gray_octaves", "2"])[0]) == {"G_A": 7, "G_B": 7}
+    model, _ = _model(tmp_path, dataroot, ["--gray_octaves", "2", "--gray_octaves_B", "0", "--gray_window", "3"])
+    assert stem_inputs(model) == {"G_A": 7, "G_B": 3}, "G_B's stem sees the page only"
+    assert train.main(flags + ["--gray_octaves_B", "0"]) == 0
+    run_dir = tmp_path / "ck" / "gb"
+    with open(run_dir / "latest_net_G_B.json", encoding="utf-8") as f:
+        described = json.load(f)["define_G"]
+    assert (described["gray_octaves"], described["gray_window"]) == (0, 1)
+    assert train.main(flags + ["--continue_train"]) == 2, "G_B's encoding is part of the architecture"
+    # A run saved before --gray_octaves_B existed gave G_B the same encoding as G_A.
+    checkpoint = run_dir / "latest_checkpoint.pth"
+    state = torch.load(checkpoint, weights_only=False)
+    del state["options"]["gray_octaves_B"]
+    torch.save(state, checkpoint)
+    assert train.main(flags + ["--gray_octaves_B", "0", "--continue_train"]) == 2
