@@ -287,6 +287,13 @@ CONFIGS: Dict[str, Config] = {
                                                      "1.31 and colors shirts after the lines' soft edges",
                                                      (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--gray_window", "5"),
                                                      HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_fourier_gbplain": Config("recipe_descreen_half_gray_fourier with the gray encoding in "
+                                                        "G_A only (--gray_octaves_B 0): G_B maps color to B/W, and an "
+                                                        "encoding of its input's red channel makes it easy to hide "
+                                                        "the colors in faint grays for G_A to read back (CycleGAN's "
+                                                        "steganography, Chu et al., 2017)",
+                                                        (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--gray_octaves_B", "0"),
+                                                        HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier": Config("recipe_descreen_half_gray_fourier with ink_tone B/W for the "
                                                    "grayscale identity: the scans leave the figures' fills white and "
                                                    "tone only the ground, but luminance B/W showed G_A the shirts as "
@@ -324,7 +331,8 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_inktone_fourier_fill10", "recipe_descreen_half_gray_fourier_h15",
                     "recipe_descreen_half_gray_fourier_msd", "recipe_descreen_half_gray_fourier_multiply",
                     "recipe_descreen_half_gray_fourier_darken", "recipe_descreen_half_inktone_fourier_dkid",
-                    "recipe_descreen_half_gray_fourier_oct3", "recipe_descreen_half_gray_fourier_win5")},
+                    "recipe_descreen_half_gray_fourier_oct3", "recipe_descreen_half_gray_fourier_win5",
+                    "recipe_descreen_half_gray_fourier_gbplain")},
     "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "
