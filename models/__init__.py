@@ -39,9 +39,11 @@ def generator_arguments(opt: argparse.Namespace, network: str) -> Dict[str, Any]
     "G_B" (color to B/W, of width generator_B_width and encoding generator_B_gray_octaves)."""
     if network == "G_A":
         input_nc, output_nc, ngf, octaves = opt.input_nc, opt.output_nc, opt.ngf, opt.gray_octaves
-    else:
+    elif network == "G_B":
         input_nc, output_nc, ngf, octaves = opt.output_nc, opt.input_nc, generator_B_width(opt), \
             generator_B_gray_octaves(opt)
+    else:
+        raise ValueError(f"unknown generator {network!r}; choose from G_A, G_B")
     return {"net_g": opt.netG, "input_nc": input_nc, "output_nc": output_nc, "ngf": ngf, "norm": opt.norm,
             "use_dropout": not opt.no_dropout, "upsampling": opt.upsampling, "global_context": opt.global_context,
             "level_channels": opt.level_channels, "gray_octaves": octaves,
