@@ -284,7 +284,7 @@ CONFIGS: Dict[str, Config] = {
                                                      "lightest within 5 px (--gray_window 5), the tone behind the "
                                                      "ink: on the drawings, whose B/W is white paper and lines, the "
                                                      "encoding of each pixel's own gray takes the demo from 0.86 to "
-                                                     "1.31 and colors shirts after the lines' soft edges",
+                                                     "1.31, perhaps by reading the lines' soft edges as tones",
                                                      (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--gray_window", "5"),
                                                      HALF_WIDTH_TEST),
     "recipe_descreen_half_gray_fourier_gbplain": Config("recipe_descreen_half_gray_fourier with the gray encoding in "
