@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from data.transforms import PREPROCESS_MODES, preprocess_mode
 from inference.colorizer import strip_upstream_extras
-from models import EARLIER_RUN_VALUES, generator_B_gray_octaves, generator_B_width
+from models import EARLIER_RUN_VALUES, generator_arguments
 from models.color import HEADROOM, OUTPUT_LUMA_MODES
 from models.networks import GENERATORS, UPSAMPLINGS, define_G
 from options.train_options import load_options, options_from_dict
@@ -192,10 +192,7 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
         except (TypeError, ValueError, RuntimeError) as exc:
             raise UserError(f"{path}: the define_G arguments in the description beside it do not build a "
                             f"generator ({exc})") from exc
-        _load_state(net, _read_weights(path), path, argparse.Namespace(
-            netG=args["net_g"], ngf=args["ngf"], norm=args["norm"], upsampling=args["upsampling"],
-            global_context=args["global_context"], gray_octaves=args["gray_octaves"]), args["input_nc"],
-            args["output_nc"])
+        _load_state(net, _read_weights(path), path, args)
         log.info("%s: --netG %s --ngf %d --norm %s%s, described beside it", path, args["net_g"], args["ngf"],
                  args["norm"], ", a moving average" if config.get("average") else "")
         net.eval().requires_grad_(False).to(device)
@@ -217,9 +214,6 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
             if arch.ema_decay > 0 and use_average:
                 network = "G_A_ema"
     weights = weights_path(run_dir, label, network)
-    input_nc, output_nc = arch.input_nc, arch.output_nc
-    if network == "G_B":  # G_B maps domain B back to A
-        input_nc, output_nc = output_nc, input_nc
 
     if os.path.isfile(weights):
         source = weights
@@ -230,31 +224,34 @@ def load_generator(run_dir: str, label: str, network: str, arch_flags: argparse.
     else:
         raise UserError(f"{weights}: generator weights not found; check --name, --checkpoints_dir and --epoch")
 
-    ngf, octaves = arch.ngf, arch.gray_octaves
-    if network == "G_B" and recorded is not None:
-        ngf, octaves = generator_B_width(arch), generator_B_gray_octaves(arch)
     if recorded is not None:
-        log.info("architecture from %s: --netG %s --ngf %d --norm %s", where, arch.netG, ngf, arch.norm)
+        args = generator_arguments(arch, "G_B" if network == "G_B" else "G_A")
+        log.info("architecture from %s: --netG %s --ngf %d --norm %s", where, arch.netG, args["ngf"], arch.norm)
+    else:  # upstream's weights: the caller's flags describe this very network, G_B's channels swapped
+        args = generator_arguments(arch, "G_A")
+        if network == "G_B":
+            args.update(input_nc=arch.output_nc, output_nc=arch.input_nc)
     try:
-        net = define_G(arch.netG, input_nc, output_nc, ngf, norm=arch.norm, use_dropout=not arch.no_dropout,
-                       upsampling=arch.upsampling, global_context=arch.global_context,
-                       level_channels=arch.level_channels, gray_octaves=octaves,
-                       gray_window=arch.gray_window if octaves else 1)
+        net = define_G(**args)
     except (TypeError, ValueError) as exc:
         raise UserError(f"{source}: its architecture flags do not build a generator ({exc})") from exc
-    _load_state(net, state, source, arch, input_nc, output_nc)
+    _load_state(net, state, source, args)
     net.eval().requires_grad_(False).to(device)
-    return LoadedGenerator(net, arch.netG, input_nc, output_nc, train_load_size, trained_scaled, source, output_luma,
-                           headroom, descreen)
+    return LoadedGenerator(net, arch.netG, args["input_nc"], args["output_nc"], train_load_size, trained_scaled,
+                           source, output_luma, headroom, descreen)
 
 
-def _load_state(net: nn.Module, state: Dict[str, torch.Tensor], source: str, arch: argparse.Namespace,
-                input_nc: int, output_nc: int) -> None:
-    """`state` into `net`; UserError naming the flags it fits instead, when some do."""
+def _load_state(net: nn.Module, state: Dict[str, torch.Tensor], source: str, args: Dict[str, Any]) -> None:
+    """`state` into `net`, built from define_G's keyword arguments `args`; UserError naming the flags
+    it fits instead, when some do."""
     try:
         net.load_state_dict(strip_upstream_extras(state, net))
     except RuntimeError as exc:
         detail = " ".join(str(exc).split())[:300]
+        arch = argparse.Namespace(netG=args["net_g"], ngf=args["ngf"], norm=args["norm"],
+                                  upsampling=args["upsampling"], global_context=args["global_context"],
+                                  gray_octaves=args["gray_octaves"])
+        input_nc, output_nc = args["input_nc"], args["output_nc"]
         fits = fitting_flags(state, arch, input_nc, output_nc)
         hint = f"; these weights fit {fits}" if fits else ""
         raise UserError(f"{source} does not fit {_architecture_flags(arch, input_nc, output_nc)}{hint}: "
