@@ -299,6 +299,12 @@ CONFIGS: Dict[str, Config] = {
                                                    "tone only the ground, but luminance B/W showed G_A the shirts as "
                                                    "grays, so white fills never had to be colored",
                                                    INKTONE_FOURIER, HALF_WIDTH_TEST),
+    "recipe_descreen_half_inktone_fourier_gbplain": Config("recipe_descreen_half_inktone_fourier with the gray "
+                                                           "encoding in G_A only (--gray_octaves_B 0): ink_tone's "
+                                                           "grayscale identity asks G_A for each figure's colors from "
+                                                           "white fills, which it can only learn from the figure "
+                                                           "itself once G_B cannot hide the colors in faint grays",
+                                                           (*INKTONE_FOURIER, "--gray_octaves_B", "0"), HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier_dkid": Config("recipe_descreen_half_inktone_fourier with the identity "
                                                         "losses darkening past white (--white_clip darken_identity): "
                                                         "with the hard clip even that row's own training inputs keep "
@@ -332,7 +338,7 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_fourier_msd", "recipe_descreen_half_gray_fourier_multiply",
                     "recipe_descreen_half_gray_fourier_darken", "recipe_descreen_half_inktone_fourier_dkid",
                     "recipe_descreen_half_gray_fourier_oct3", "recipe_descreen_half_gray_fourier_win5",
-                    "recipe_descreen_half_gray_fourier_gbplain")},
+                    "recipe_descreen_half_gray_fourier_gbplain", "recipe_descreen_half_inktone_fourier_gbplain")},
     "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "
