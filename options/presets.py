@@ -25,10 +25,11 @@ DRAWINGS_RECIPE: Dict[str, Any] = {"output_luma": "multiply", "upsampling": "res
 # identity shows G_A each color page's luminance, where a flat tint is exactly the gray that its
 # descreened tone prints (`ink` would turn the tints white). And the generator's stem sees each
 # pixel's absolute gray (8 channels past instance norm) and a Fourier encoding of it, since the
-# hues of neighbouring tones can be far apart: the best page row, recipe_descreen_half_gray_fourier
-# in scripts/run_experiment.py.
+# hues of neighbouring tones can be far apart. G_B (color to B/W) goes without the encoding: with
+# it, G_B can hide the colors in faint grays for G_A to read back, which real scans never carry.
+# The best page row, recipe_descreen_half_gray_fourier_gbplain in scripts/run_experiment.py.
 PAGES_RECIPE: Dict[str, Any] = {**DRAWINGS_RECIPE, "output_luma": "multiply_headroom", "descreen": True,
-                                "bw_style": "gray", "level_channels": 8, "gray_octaves": 5}
+                                "bw_style": "gray", "level_channels": 8, "gray_octaves": 5, "gray_octaves_B": 0}
 
 # The demos must show a learning curve and colored probes within minutes on 2 CPU cores, so the
 # networks are narrow and the images small; everything else is a recipe on upstream's CycleGAN,
@@ -55,7 +56,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
     # 60 manga pages per side, trained on crops of the pages at half their width (192 px), and
     # validated on the 8 validation pages (with their masks: bubbles, lettering, fills); the 12
     # test pages are left for the final report. scripts/run_experiment.py's
-    # recipe_descreen_half_gray_fourier row, seed 0.
+    # recipe_descreen_half_gray_fourier_gbplain row, seed 0.
     "demo_pages": {
         "dataroot": DEMO_PAGES_DATAROOT,
         "name": "demo_pages",

@@ -118,8 +118,9 @@ def kept(name: str, width_flags: Tuple[str, ...] = HALF_WIDTH_TEST) -> Config:
 
 # One change at a time against `plain`, then combinations. PRESET_CONFIG is the drawings' recipe
 # (options/presets.DRAWINGS_RECIPE); `recipe` is its predecessor, the base of the `recipe_*` rows.
-# On pages, --preset manga trains options/presets.PAGES_RECIPE, which is `recipe_descreen_half_gray_fourier`
-# but for the half-width training scale (a --load_size for these pages).
+# On pages, --preset manga trains options/presets.PAGES_RECIPE, which is
+# `recipe_descreen_half_gray_fourier_gbplain` but for the half-width training scale (a --load_size
+# for these pages).
 CONFIGS: Dict[str, Config] = {
     "plain": Config("upstream CycleGAN: LSGAN + cycle + identity 0.5, transposed-conv upsampling", ()),
     "resize": Config("plain + resize-conv upsampling (against the checkerboard)", ("--upsampling", "resize")),

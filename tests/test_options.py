@@ -42,6 +42,8 @@ def test_manga_preset_is_the_page_recipe_and_the_demo_the_drawings_one():
     assert manga.bw_style == "gray" and manga.global_context and manga.ema_decay == 0.999
     # A tone's gray says which tint it stands for: the stem sees it absolutely and Fourier-encoded.
     assert manga.level_channels == 8 and manga.gray_octaves == 5
+    # ...in G_A only: G_B with the encoding hides colors in faint grays for G_A to read back.
+    assert manga.gray_octaves_B == 0
     demo = parse_train_options([])
     assert demo.output_luma == "multiply" and not demo.descreen  # the drawings have no screentone
 
