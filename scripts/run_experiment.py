@@ -300,6 +300,13 @@ CONFIGS: Dict[str, Config] = {
                                                    "tone only the ground, but luminance B/W showed G_A the shirts as "
                                                    "grays, so white fills never had to be colored",
                                                    INKTONE_FOURIER, HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_fourier_gbplain_mixed": Config("recipe_descreen_half_gray_fourier_gbplain on pages "
+                                                              "and single drawings together, as "
+                                                              "recipe_descreen_half_gray_mixed: on the drawings alone "
+                                                              "this recipe learns who wears what (0.98, the drawings' "
+                                                              "recipe 0.86), on the pages it does not",
+                                                              (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--gray_octaves_B",
+                                                               "0"), HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier_gbplain": Config("recipe_descreen_half_inktone_fourier with the gray "
                                                            "encoding in G_A only (--gray_octaves_B 0): ink_tone's "
                                                            "grayscale identity asks G_A for each figure's colors from "
@@ -339,7 +346,8 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_fourier_msd", "recipe_descreen_half_gray_fourier_multiply",
                     "recipe_descreen_half_gray_fourier_darken", "recipe_descreen_half_inktone_fourier_dkid",
                     "recipe_descreen_half_gray_fourier_oct3", "recipe_descreen_half_gray_fourier_win5",
-                    "recipe_descreen_half_gray_fourier_gbplain", "recipe_descreen_half_inktone_fourier_gbplain")},
+                    "recipe_descreen_half_gray_fourier_gbplain", "recipe_descreen_half_inktone_fourier_gbplain",
+                    "recipe_descreen_half_gray_fourier_gbplain_mixed")},
     "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "
