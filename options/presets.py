@@ -26,7 +26,7 @@ DRAWINGS_RECIPE: Dict[str, Any] = {"output_luma": "multiply", "upsampling": "res
 # descreened tone prints (`ink` would turn the tints white). And the generator's stem sees each
 # pixel's absolute gray (8 channels past instance norm) and a Fourier encoding of it, since the
 # hues of neighbouring tones can be far apart. G_B (color to B/W) goes without the encoding: with
-# it, G_B can hide the colors in faint grays for G_A to read back, which real scans never carry.
+# it, G_B likely hides the colors in faint grays for G_A to read back, which real scans never carry.
 # The best page row, recipe_descreen_half_gray_fourier_gbplain in scripts/run_experiment.py.
 PAGES_RECIPE: Dict[str, Any] = {**DRAWINGS_RECIPE, "output_luma": "multiply_headroom", "descreen": True,
                                 "bw_style": "gray", "level_channels": 8, "gray_octaves": 5, "gray_octaves_B": 0}

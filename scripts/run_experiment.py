@@ -109,6 +109,8 @@ HALF_GRAY = (*DESCREEN_GRAY, *HALF_WIDTH)
 GRAY_LEVELS = ("--level_channels", "8", "--gray_octaves", "5")
 # recipe_descreen_half_inktone_fourier: the grayscale identity's B/W leaves the fills white, as the scans do.
 INKTONE_FOURIER = (*HEADROOM, *GRAY_ID, "--bw_style", "ink_tone", "--descreen", *HALF_WIDTH, *GRAY_LEVELS)
+# recipe_descreen_half_gray_fourier_gbplain: the encoding in G_A only (options/presets.PAGES_RECIPE at half width).
+GBPLAIN = (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--gray_octaves_B", "0")
 
 
 def kept(name: str, width_flags: Tuple[str, ...] = HALF_WIDTH_TEST) -> Config:
@@ -293,8 +295,7 @@ CONFIGS: Dict[str, Config] = {
                                                         "encoding of its input's red channel makes it easy to hide "
                                                         "the colors in faint grays for G_A to read back (CycleGAN's "
                                                         "steganography, Chu et al., 2017)",
-                                                        (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--gray_octaves_B", "0"),
-                                                        HALF_WIDTH_TEST),
+                                                        GBPLAIN, HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier": Config("recipe_descreen_half_gray_fourier with ink_tone B/W for the "
                                                    "grayscale identity: the scans leave the figures' fills white and "
                                                    "tone only the ground, but luminance B/W showed G_A the shirts as "
@@ -305,8 +306,7 @@ CONFIGS: Dict[str, Config] = {
                                                               "recipe_descreen_half_gray_mixed: on the drawings alone "
                                                               "this recipe learns who wears what (0.98, the drawings' "
                                                               "recipe 0.86), on the pages it does not",
-                                                              (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--gray_octaves_B",
-                                                               "0"), HALF_WIDTH_TEST),
+                                                              GBPLAIN, HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier_gbplain": Config("recipe_descreen_half_inktone_fourier with the gray "
                                                            "encoding in G_A only (--gray_octaves_B 0): ink_tone's "
                                                            "grayscale identity asks G_A for each figure's colors from "
