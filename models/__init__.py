@@ -92,4 +92,5 @@ def create_model(opt: argparse.Namespace, device: torch.device, seed: int, preci
                          lambda_gray_identity=opt.lambda_gray_identity, lambda_luma=opt.lambda_luma, lr_D=opt.lr_D,
                          ema_decay=opt.ema_decay, detach_cycle_A=opt.detach_cycle_A,
                          detach_cycle_B=opt.detach_cycle_B, layer_headroom=opt.layer_headroom,
-                         white_clip=opt.white_clip, fill_weight=opt.fill_weight)
+                         white_clip=opt.white_clip, fill_weight=opt.fill_weight,
+                         cycle_noise=opt.cycle_noise)

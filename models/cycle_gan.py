@@ -46,7 +46,8 @@ class CycleGANModel:
                  device_type: str = "cpu", grad_sync: Optional[GradSync] = None, output_luma: str = "generator",
                  lambda_gray_identity: float = 0.0, lambda_luma: float = 0.0, lr_D: Optional[float] = None,
                  ema_decay: float = 0.0, detach_cycle_A: bool = False, detach_cycle_B: bool = False,
-                 layer_headroom: float = HEADROOM, white_clip: str = "hard", fill_weight: float = 0.0) -> None:
+                 layer_headroom: float = HEADROOM, white_clip: str = "hard", fill_weight: float = 0.0,
+                 cycle_noise: float = 0.0) -> None:
         """`precision` bf16/fp16 runs the forward passes under autocast (fp16 adds loss scaling);
         `grad_sync`, when given (data-parallel training), averages gradients across processes
         before each optimizer step.
@@ -62,7 +63,9 @@ class CycleGANModel:
         `ema_decay` > 0 keeps a moving average of G_A's weights (models/ema.py) that `colorize`
         uses and checkpoints save as G_A_ema;
         `detach_cycle_A` / `detach_cycle_B` stop the A -> B -> A / B -> A -> B cycle loss at the
-        first generator's output, so that it trains the second generator only (see generator_step)."""
+        first generator's output, so that it trains the second generator only (see generator_step);
+        `cycle_noise` > 0 adds Gaussian noise of that standard deviation to G_B's page before G_A
+        restores it in the B -> A -> B cycle (drawn from torch's RNG, which checkpoints keep)."""
         self._nets = {"G_A": G_A, "G_B": G_B, "D_A": D_A, "D_B": D_B}
         # What the steps call: the networks themselves, or their torch.compile wrappers (see compile()).
         self.G_A, self.G_B, self.D_A, self.D_B = G_A, G_B, D_A, D_B
@@ -78,6 +81,7 @@ class CycleGANModel:
         self.fill_weight = fill_weight
         self.lambda_luma = lambda_luma
         self.detach_cycle_A, self.detach_cycle_B = detach_cycle_A, detach_cycle_B
+        self.cycle_noise = cycle_noise
         # fake_B images feed D_A, fake_A images feed D_B (upstream's pairing).
         self.pool_fake_A = ImagePool(pool_size, seed=derive_seed(seed, SeedTag.IMAGE_POOL_FAKE_A))
         self.pool_fake_B = ImagePool(pool_size, seed=derive_seed(seed, SeedTag.IMAGE_POOL_FAKE_B))
@@ -166,7 +170,13 @@ class CycleGANModel:
             fake_B = self._G_A(real_A)
             rec_A = self.G_B(fake_B.detach() if self.detach_cycle_A else fake_B)
             fake_A = self.G_B(real_B)
-            rec_B = self._G_A(fake_A.detach() if self.detach_cycle_B else fake_A)
+            scan = fake_A.detach() if self.detach_cycle_B else fake_A
+            if self.cycle_noise > 0:
+                # Noise drowns a faint code, and a code loud enough to survive it is one D_B can
+                # see (Chu et al., 2017). On the demo pages G_B otherwise writes textured grays
+                # into the fills that scans leave white (docs/experiments.md).
+                scan = scan + self.cycle_noise * torch.randn_like(scan)
+            rec_B = self._G_A(scan)
 
             stats: Stats = {}
             stats["G_A"] = self.gan_loss(self.D_A(fake_B), True)

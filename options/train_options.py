@@ -160,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--detach_cycle_B", action="store_true",
                    help="the B -> A -> B cycle trains G_A only: G_B gains nothing by hiding color hints in its "
                         "B/W pages, so G_A learns to colorize B/W pages that look like real scans")
+    g.add_argument("--cycle_noise", type=nonneg_float, default=0.0,
+                   help="standard deviation of Gaussian noise added to G_B's B/W page (values in [-1, 1]) before "
+                        "G_A restores the color page from it in the B -> A -> B cycle: a faint code that G_B hides "
+                        "in the fills, and that real scans never carry, no longer gets through")
     g.add_argument("--spectral_norm", action="store_true", help="spectral normalization on the discriminators' convs")
     g.add_argument("--lr_D", type=pos_float, default=None,
                    help="discriminator learning rate (two time-scale update rule); default: --lr")

@@ -313,6 +313,19 @@ CONFIGS: Dict[str, Config] = {
                                                            "white fills, which it can only learn from the figure "
                                                            "itself once G_B cannot hide the colors in faint grays",
                                                            (*INKTONE_FOURIER, "--gray_octaves_B", "0"), HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_fourier_gbplain_detach": Config("recipe_descreen_half_gray_fourier_gbplain with the "
+                                                               "B -> A -> B cycle training G_A alone "
+                                                               "(--detach_cycle_B): run backwards on color pages, "
+                                                               "that row's G_B writes textured codes into the fills "
+                                                               "that real scans leave white, and G_A learns to read "
+                                                               "them; detached, G_B gains nothing from a code",
+                                                               (*GBPLAIN, "--detach_cycle_B"), HALF_WIDTH_TEST),
+    "recipe_descreen_half_gray_fourier_gbplain_noise": Config("recipe_descreen_half_gray_fourier_gbplain with "
+                                                              "noise on G_B's page before G_A restores it in the "
+                                                              "cycle (--cycle_noise 0.2, a tenth of the value range): "
+                                                              "the textured code that G_B writes into the fills "
+                                                              "cannot pass it",
+                                                              (*GBPLAIN, "--cycle_noise", "0.2"), HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier_dkid": Config("recipe_descreen_half_inktone_fourier with the identity "
                                                         "losses darkening past white (--white_clip darken_identity): "
                                                         "with the hard clip even that row's own training inputs keep "
@@ -347,7 +360,7 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_fourier_darken", "recipe_descreen_half_inktone_fourier_dkid",
                     "recipe_descreen_half_gray_fourier_oct3", "recipe_descreen_half_gray_fourier_win5",
                     "recipe_descreen_half_gray_fourier_gbplain", "recipe_descreen_half_inktone_fourier_gbplain",
-                    "recipe_descreen_half_gray_fourier_gbplain_mixed")},
+                    "recipe_descreen_half_gray_fourier_gbplain_mixed", "recipe_descreen_half_gray_fourier_gbplain_detach", "recipe_descreen_half_gray_fourier_gbplain_noise")},
     "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "

@@ -583,6 +583,20 @@ def test_detached_cycle_trains_only_its_second_generator(tmp_path, dataroot, cyc
         assert same(with_cycle[first], without[first]) == detach, "it reaches the first one unless detached"
 
 
+def test_cycle_noise_reaches_only_the_B_cycle_and_repeats_with_the_seed(tmp_path, dataroot):
+    def losses(extra):
+        model, _ = _model(tmp_path, dataroot, ["--lambda_identity", "0", *extra])
+        torch.manual_seed(1)
+        real_A, real_B = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+        torch.manual_seed(2)
+        return model.generator_step(real_A, real_B)[1]
+
+    plain, noisy, again = losses([]), losses(["--cycle_noise", "0.5"]), losses(["--cycle_noise", "0.5"])
+    assert noisy["cycle_B"].item() != plain["cycle_B"].item(), "G_A restores a noisy page"
+    assert noisy["cycle_A"].item() == plain["cycle_A"].item(), "the other cycle is untouched"
+    assert noisy["cycle_B"].item() == again["cycle_B"].item(), "the noise comes from torch's seeded RNG"
+
+
 def test_a_narrow_G_B_trains_resumes_and_is_loaded_at_its_width(tmp_path, dataroot, capsys):
     from inference.generator_loader import load_generator
     from util.checkpoint import weights_config_path
