@@ -326,6 +326,9 @@ CONFIGS: Dict[str, Config] = {
                                                               "the textured code that G_B writes into the fills "
                                                               "cannot pass it",
                                                               (*GBPLAIN, "--cycle_noise", "0.2"), HALF_WIDTH_TEST),
+    **{f"recipe_descreen_half_gray_fourier_gbplain_noise{tenths}": Config(
+        f"recipe_descreen_half_gray_fourier_gbplain_noise at --cycle_noise 0.{tenths}: how much noise",
+        (*GBPLAIN, "--cycle_noise", f"0.{tenths}"), HALF_WIDTH_TEST) for tenths in (1, 4)},
     "recipe_descreen_half_inktone_fourier_dkid": Config("recipe_descreen_half_inktone_fourier with the identity "
                                                         "losses darkening past white (--white_clip darken_identity): "
                                                         "with the hard clip even that row's own training inputs keep "
@@ -360,7 +363,8 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_fourier_darken", "recipe_descreen_half_inktone_fourier_dkid",
                     "recipe_descreen_half_gray_fourier_oct3", "recipe_descreen_half_gray_fourier_win5",
                     "recipe_descreen_half_gray_fourier_gbplain", "recipe_descreen_half_inktone_fourier_gbplain",
-                    "recipe_descreen_half_gray_fourier_gbplain_mixed", "recipe_descreen_half_gray_fourier_gbplain_detach", "recipe_descreen_half_gray_fourier_gbplain_noise")},
+                    "recipe_descreen_half_gray_fourier_gbplain_mixed", "recipe_descreen_half_gray_fourier_gbplain_detach", "recipe_descreen_half_gray_fourier_gbplain_noise",
+                    "recipe_descreen_half_gray_fourier_gbplain_noise1", "recipe_descreen_half_gray_fourier_gbplain_noise4")},
     "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "
