@@ -27,9 +27,12 @@ DRAWINGS_RECIPE: Dict[str, Any] = {"output_luma": "multiply", "upsampling": "res
 # pixel's absolute gray (8 channels past instance norm) and a Fourier encoding of it, since the
 # hues of neighbouring tones can be far apart. G_B (color to B/W) goes without the encoding: with
 # it, G_B likely hides the colors in faint grays for G_A to read back, which real scans never carry.
-# The best page row, recipe_descreen_half_gray_fourier_gbplain in scripts/run_experiment.py.
+# And in the B -> A -> B cycle, G_A restores the color page from G_B's B/W page with noise added, so
+# that what G_B still writes into the fills (a textured gray) is no code to learn.
+# The best page row, recipe_descreen_half_gray_fourier_gbplain_noise in scripts/run_experiment.py.
 PAGES_RECIPE: Dict[str, Any] = {**DRAWINGS_RECIPE, "output_luma": "multiply_headroom", "descreen": True,
-                                "bw_style": "gray", "level_channels": 8, "gray_octaves": 5, "gray_octaves_B": 0}
+                                "bw_style": "gray", "level_channels": 8, "gray_octaves": 5, "gray_octaves_B": 0,
+                                "cycle_noise": 0.2}
 
 # The demos must show a learning curve and colored probes within minutes on 2 CPU cores, so the
 # networks are narrow and the images small; everything else is a recipe on upstream's CycleGAN,
@@ -56,7 +59,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
     # 60 manga pages per side, trained on crops of the pages at half their width (192 px), and
     # validated on the 8 validation pages (with their masks: bubbles, lettering, fills); the 12
     # test pages are left for the final report. scripts/run_experiment.py's
-    # recipe_descreen_half_gray_fourier_gbplain row, seed 0.
+    # recipe_descreen_half_gray_fourier_gbplain_noise row, seed 0.
     "demo_pages": {
         "dataroot": DEMO_PAGES_DATAROOT,
         "name": "demo_pages",

@@ -109,7 +109,7 @@ HALF_GRAY = (*DESCREEN_GRAY, *HALF_WIDTH)
 GRAY_LEVELS = ("--level_channels", "8", "--gray_octaves", "5")
 # recipe_descreen_half_inktone_fourier: the grayscale identity's B/W leaves the fills white, as the scans do.
 INKTONE_FOURIER = (*HEADROOM, *GRAY_ID, "--bw_style", "ink_tone", "--descreen", *HALF_WIDTH, *GRAY_LEVELS)
-# recipe_descreen_half_gray_fourier_gbplain: the encoding in G_A only (options/presets.PAGES_RECIPE at half width).
+# recipe_descreen_half_gray_fourier_gbplain: the encoding in G_A only (PAGES_RECIPE before --cycle_noise).
 GBPLAIN = (*HEADROOM, *HALF_GRAY, *GRAY_LEVELS, "--gray_octaves_B", "0")
 
 
@@ -121,7 +121,7 @@ def kept(name: str, width_flags: Tuple[str, ...] = HALF_WIDTH_TEST) -> Config:
 # One change at a time against `plain`, then combinations. PRESET_CONFIG is the drawings' recipe
 # (options/presets.DRAWINGS_RECIPE); `recipe` is its predecessor, the base of the `recipe_*` rows.
 # On pages, --preset manga trains options/presets.PAGES_RECIPE, which is
-# `recipe_descreen_half_gray_fourier_gbplain` but for the half-width training scale (a --load_size
+# `recipe_descreen_half_gray_fourier_gbplain_noise` but for the half-width training scale (a --load_size
 # for these pages).
 CONFIGS: Dict[str, Config] = {
     "plain": Config("upstream CycleGAN: LSGAN + cycle + identity 0.5, transposed-conv upsampling", ()),
