@@ -316,9 +316,9 @@ CONFIGS: Dict[str, Config] = {
     "recipe_descreen_half_gray_fourier_gbplain_detach": Config("recipe_descreen_half_gray_fourier_gbplain with the "
                                                                "B -> A -> B cycle training G_A alone "
                                                                "(--detach_cycle_B): run backwards on color pages, "
-                                                               "that row's G_B writes textured codes into the fills "
-                                                               "that real scans leave white, and G_A learns to read "
-                                                               "them; detached, G_B gains nothing from a code",
+                                                               "that row's G_B writes a textured gray into the fills "
+                                                               "that real scans leave white, and G_A learns from "
+                                                               "those pages; detached, G_B gains nothing from a code",
                                                                (*GBPLAIN, "--detach_cycle_B"), HALF_WIDTH_TEST),
     "recipe_descreen_half_gray_fourier_gbplain_noise": Config("recipe_descreen_half_gray_fourier_gbplain with "
                                                               "noise on G_B's page before G_A restores it in the "
@@ -363,8 +363,9 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_fourier_darken", "recipe_descreen_half_inktone_fourier_dkid",
                     "recipe_descreen_half_gray_fourier_oct3", "recipe_descreen_half_gray_fourier_win5",
                     "recipe_descreen_half_gray_fourier_gbplain", "recipe_descreen_half_inktone_fourier_gbplain",
-                    "recipe_descreen_half_gray_fourier_gbplain_mixed", "recipe_descreen_half_gray_fourier_gbplain_detach", "recipe_descreen_half_gray_fourier_gbplain_noise",
-                    "recipe_descreen_half_gray_fourier_gbplain_noise1", "recipe_descreen_half_gray_fourier_gbplain_noise4")},
+                    "recipe_descreen_half_gray_fourier_gbplain_mixed", "recipe_descreen_half_gray_fourier_gbplain_detach",
+                    "recipe_descreen_half_gray_fourier_gbplain_noise", "recipe_descreen_half_gray_fourier_gbplain_noise1",
+                    "recipe_descreen_half_gray_fourier_gbplain_noise4")},
     "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "
