@@ -29,10 +29,10 @@ DRAWINGS_RECIPE: Dict[str, Any] = {"output_luma": "multiply", "upsampling": "res
 # it, G_B likely hides the colors in faint grays for G_A to read back, which real scans never carry.
 # And in the B -> A -> B cycle, G_A restores the color page from G_B's B/W page with noise added, so
 # that what G_B still writes into the fills (a textured gray) is no code to learn.
-# The best page row, recipe_descreen_half_gray_fourier_gbplain_noise in scripts/run_experiment.py.
+# The best page row, recipe_descreen_half_gray_fourier_gbplain_noise4 in scripts/run_experiment.py.
 PAGES_RECIPE: Dict[str, Any] = {**DRAWINGS_RECIPE, "output_luma": "multiply_headroom", "descreen": True,
                                 "bw_style": "gray", "level_channels": 8, "gray_octaves": 5, "gray_octaves_B": 0,
-                                "cycle_noise": 0.2}
+                                "cycle_noise": 0.4}
 
 # The demos must show a learning curve and colored probes within minutes on 2 CPU cores, so the
 # networks are narrow and the images small; everything else is a recipe on upstream's CycleGAN,

@@ -45,7 +45,7 @@ def test_manga_preset_is_the_page_recipe_and_the_demo_the_drawings_one():
     # ...in G_A only: G_B with the encoding hides colors in faint grays for G_A to read back.
     assert manga.gray_octaves_B == 0
     # ...and G_A restores the color page from a noisy copy of G_B's, so a faint code does not pass.
-    assert manga.cycle_noise == 0.2
+    assert manga.cycle_noise == 0.4
     demo = parse_train_options([])
     assert demo.output_luma == "multiply" and not demo.descreen  # the drawings have no screentone
 
