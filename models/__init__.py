@@ -93,4 +93,4 @@ def create_model(opt: argparse.Namespace, device: torch.device, seed: int, preci
                          ema_decay=opt.ema_decay, detach_cycle_A=opt.detach_cycle_A,
                          detach_cycle_B=opt.detach_cycle_B, layer_headroom=opt.layer_headroom,
                          white_clip=opt.white_clip, fill_weight=opt.fill_weight,
-                         cycle_noise=opt.cycle_noise)
+                         cycle_noise=opt.cycle_noise, cycle_noise_input_only=opt.cycle_noise_input_only)

@@ -47,7 +47,7 @@ class CycleGANModel:
                  lambda_gray_identity: float = 0.0, lambda_luma: float = 0.0, lr_D: Optional[float] = None,
                  ema_decay: float = 0.0, detach_cycle_A: bool = False, detach_cycle_B: bool = False,
                  layer_headroom: float = HEADROOM, white_clip: str = "hard", fill_weight: float = 0.0,
-                 cycle_noise: float = 0.0) -> None:
+                 cycle_noise: float = 0.0, cycle_noise_input_only: bool = False) -> None:
         """`precision` bf16/fp16 runs the forward passes under autocast (fp16 adds loss scaling);
         `grad_sync`, when given (data-parallel training), averages gradients across processes
         before each optimizer step.
@@ -65,7 +65,9 @@ class CycleGANModel:
         `detach_cycle_A` / `detach_cycle_B` stop the A -> B -> A / B -> A -> B cycle loss at the
         first generator's output, so that it trains the second generator only (see generator_step);
         `cycle_noise` > 0 adds Gaussian noise of that standard deviation to G_B's page before G_A
-        restores it in the B -> A -> B cycle (drawn from torch's RNG, which checkpoints keep)."""
+        restores it in the B -> A -> B cycle (drawn from torch's RNG, which checkpoints keep);
+        `cycle_noise_input_only` gives the noisy page to G_A's network only, while output_luma takes
+        the luminance from the clean page, so the restored page carries no noise of its own."""
         self._nets = {"G_A": G_A, "G_B": G_B, "D_A": D_A, "D_B": D_B}
         # What the steps call: the networks themselves, or their torch.compile wrappers (see compile()).
         self.G_A, self.G_B, self.D_A, self.D_B = G_A, G_B, D_A, D_B
@@ -82,6 +84,7 @@ class CycleGANModel:
         self.lambda_luma = lambda_luma
         self.detach_cycle_A, self.detach_cycle_B = detach_cycle_A, detach_cycle_B
         self.cycle_noise = cycle_noise
+        self.cycle_noise_input_only = cycle_noise_input_only
         # fake_B images feed D_A, fake_A images feed D_B (upstream's pairing).
         self.pool_fake_A = ImagePool(pool_size, seed=derive_seed(seed, SeedTag.IMAGE_POOL_FAKE_A))
         self.pool_fake_B = ImagePool(pool_size, seed=derive_seed(seed, SeedTag.IMAGE_POOL_FAKE_B))
@@ -147,13 +150,16 @@ class CycleGANModel:
             for group in optimizer.param_groups:
                 group["lr"] = value
 
-    def _G_A(self, x: torch.Tensor, net: Optional[nn.Module] = None, supervised: bool = False) -> torch.Tensor:
+    def _G_A(self, x: torch.Tensor, net: Optional[nn.Module] = None, supervised: bool = False,
+             luma_page: Optional[torch.Tensor] = None) -> torch.Tensor:
         """B/W -> color, with the luminance output_luma asks for. `supervised`: the pass feeds an
-        identity loss, whose target is known (white_clip darken_identity darkens past white there)."""
+        identity loss, whose target is known (white_clip darken_identity darkens past white there).
+        `luma_page` (default `x`) is the page whose luminance output_luma ties the output to."""
         clip = self.white_clip
         if clip == "darken_identity":
             clip = "darken" if supervised else "hard"
-        return output_with_luma((self.G_A if net is None else net)(x), x, self.output_luma, self.layer_headroom, clip)
+        return output_with_luma((self.G_A if net is None else net)(x), x if luma_page is None else luma_page,
+                                self.output_luma, self.layer_headroom, clip)
 
     def generator_step(self, real_A: torch.Tensor, real_B: torch.Tensor,
                        bw_B: Optional[torch.Tensor] = None) -> Tuple[Visuals, Stats]:
@@ -171,12 +177,17 @@ class CycleGANModel:
             rec_A = self.G_B(fake_B.detach() if self.detach_cycle_A else fake_B)
             fake_A = self.G_B(real_B)
             scan = fake_A.detach() if self.detach_cycle_B else fake_A
+            luma_page = None
             if self.cycle_noise > 0:
                 # Noise drowns a faint code, and a code loud enough to survive it is one D_B can
                 # see (Chu et al., 2017). On the demo pages G_B otherwise writes textured grays
                 # into the fills that scans leave white (docs/experiments.md).
+                # With a multiply output the restored page is the layer times the noisy page, an L1
+                # floor no layer can meet (the drawings' demo: 1.25 against 0.86); input_only
+                # multiplies the clean page instead.
+                luma_page = scan if self.cycle_noise_input_only else None
                 scan = scan + self.cycle_noise * torch.randn_like(scan)
-            rec_B = self._G_A(scan)
+            rec_B = self._G_A(scan, luma_page=luma_page)
 
             stats: Stats = {}
             stats["G_A"] = self.gan_loss(self.D_A(fake_B), True)

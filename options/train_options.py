@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="standard deviation of Gaussian noise added to G_B's B/W page (values in [-1, 1]) before "
                         "G_A restores the color page from it in the B -> A -> B cycle: a faint code that G_B hides "
                         "in the fills, and that real scans never carry, no longer gets through")
+    g.add_argument("--cycle_noise_input_only", action="store_true",
+                   help="with --cycle_noise, only G_A's network sees the noisy page; --output_luma takes the "
+                        "luminance from the clean one, so the restored color page carries no noise of its own")
     g.add_argument("--spectral_norm", action="store_true", help="spectral normalization on the discriminators' convs")
     g.add_argument("--lr_D", type=pos_float, default=None,
                    help="discriminator learning rate (two time-scale update rule); default: --lr")
@@ -283,6 +286,8 @@ def _cross_check(opt: argparse.Namespace) -> Optional[str]:
                 f"keeps them gray: use --bw_style {' or '.join(FILL_WHITENING_STYLES)}")
     if opt.layer_headroom != HEADROOM and opt.output_luma != "multiply_headroom":
         return f"--layer_headroom only applies to --output_luma multiply_headroom (got --output_luma {opt.output_luma})"
+    if opt.cycle_noise_input_only and opt.cycle_noise <= 0:
+        return "--cycle_noise_input_only needs --cycle_noise > 0 (the noise it keeps out of the restored page)"
     if opt.white_clip != "hard" and opt.output_luma != "multiply_headroom":
         return f"--white_clip only applies to --output_luma multiply_headroom (got --output_luma {opt.output_luma})"
     if opt.output_luma != "generator" and opt.output_nc < 3:

@@ -329,6 +329,11 @@ CONFIGS: Dict[str, Config] = {
     **{f"recipe_descreen_half_gray_fourier_gbplain_noise{tenths}": Config(
         f"recipe_descreen_half_gray_fourier_gbplain_noise at --cycle_noise 0.{tenths}: how much noise",
         (*GBPLAIN, "--cycle_noise", f"0.{tenths}"), HALF_WIDTH_TEST) for tenths in (1, 4)},
+    "recipe_descreen_half_gray_fourier_gbplain_noise4_clean": Config(
+        "recipe_descreen_half_gray_fourier_gbplain_noise4 with the noise in G_A's input only "
+        "(--cycle_noise_input_only): the multiply then scales the clean page, so the restored page has no noise "
+        "floor that no color layer can meet", (*GBPLAIN, "--cycle_noise", "0.4", "--cycle_noise_input_only"),
+        HALF_WIDTH_TEST),
     "recipe_descreen_half_inktone_fourier_dkid": Config("recipe_descreen_half_inktone_fourier with the identity "
                                                         "losses darkening past white (--white_clip darken_identity): "
                                                         "with the hard clip even that row's own training inputs keep "
@@ -365,7 +370,8 @@ CONFIGS: Dict[str, Config] = {
                     "recipe_descreen_half_gray_fourier_gbplain", "recipe_descreen_half_inktone_fourier_gbplain",
                     "recipe_descreen_half_gray_fourier_gbplain_mixed", "recipe_descreen_half_gray_fourier_gbplain_detach",
                     "recipe_descreen_half_gray_fourier_gbplain_noise", "recipe_descreen_half_gray_fourier_gbplain_noise1",
-                    "recipe_descreen_half_gray_fourier_gbplain_noise4")},
+                    "recipe_descreen_half_gray_fourier_gbplain_noise4",
+                    "recipe_descreen_half_gray_fourier_gbplain_noise4_clean")},
     "recipe_descreen_kept": kept("recipe_descreen", ()),
     "recipe_descreen_gray_fourier": Config("recipe_descreen_half_gray_fourier at the pages' full width (384 px), "
                                            "colorized at it: the characters at 1-3x the drawings' scale, as large "

@@ -597,6 +597,22 @@ def test_cycle_noise_reaches_only_the_B_cycle_and_repeats_with_the_seed(tmp_path
     assert noisy["cycle_B"].item() == again["cycle_B"].item(), "the noise comes from torch's seeded RNG"
 
 
+def test_cycle_noise_input_only_restores_the_clean_pages_luminance(tmp_path, dataroot):
+    from models.color import luma
+
+    def step(extra):
+        # --output_luma input gives the restored page exactly the luminance of the page it is tied to.
+        model, _ = _model(tmp_path, dataroot, ["--output_luma", "input", "--cycle_noise", "0.5", *extra])
+        torch.manual_seed(2)
+        visuals, _ = model.generator_step(torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1)
+        return (luma(visuals.rec_B) - luma(visuals.fake_A)).abs().max().item()
+
+    assert step(["--cycle_noise_input_only"]) < 1e-5, "G_A's output takes the clean page's luminance"
+    assert step([]) > 0.1, "without it, the noisy page's"
+    with pytest.raises(SystemExit):
+        parse_train_options(tiny_flags(dataroot, str(tmp_path)) + ["--cycle_noise_input_only"])
+
+
 def test_a_narrow_G_B_trains_resumes_and_is_loaded_at_its_width(tmp_path, dataroot, capsys):
     from inference.generator_loader import load_generator
     from util.checkpoint import weights_config_path
