@@ -183,8 +183,9 @@ class CycleGANModel:
                 # see (Chu et al., 2017). On the demo pages G_B otherwise writes textured grays
                 # into the fills that scans leave white (docs/experiments.md).
                 # With a multiply output the restored page is the layer times the noisy page, an L1
-                # floor no layer can meet (the drawings' demo: 1.25 against 0.86); input_only
-                # multiplies the clean page instead.
+                # floor no layer can meet; input_only multiplies the clean page instead. On the
+                # drawings' demo that floor was not the main cost of the noise (1.10 against 1.25,
+                # no noise 0.86; docs/experiments.md).
                 luma_page = scan if self.cycle_noise_input_only else None
                 scan = scan + self.cycle_noise * torch.randn_like(scan)
             rec_B = self._G_A(scan, luma_page=luma_page)
