@@ -26,6 +26,15 @@ Metrics, all on CIELAB under D65 (scikit-image), per page and then averaged over
   (a close-up shows more face, a full figure more trousers), so compare the two:
   ``consistency_ratio_max`` is the largest per-character ratio pred / gt. A gray page has a
   spread of 0, so read it beside ``fill_chroma_pred``.
+- ``owner_accuracy`` / ``owner_contrast``: who wears what. Each placement's mean fill (a*, b*) is
+  taken relative to the mean over all placements (the prediction's relative to the prediction's,
+  the truth's to the truth's), so a cast shared by every character does not count. A placement is
+  owned right when its prediction lies nearer its own character's mean truth than any other
+  character's; ``owner_accuracy`` is the share owned right (1 / characters is chance: a model
+  that paints everyone one color scores the share of the character whose true color is nearest the
+  average). ``owner_contrast`` is the RMS distance of the characters' mean predictions from their
+  average over the same for the truth: 0 when everyone wears one color, 1 when the characters
+  differ as much as in the truth. Both need at least two characters.
 """
 
 import json
@@ -51,8 +60,10 @@ WHITE_LAB = rgb2lab(np.ones((1, 1, 3)))[0, 0]
 
 REGION_KEYS = ("bubble_ciede2000", "lettering_dL", "fill_ciede2000", "fill_chroma_pred", "fill_chroma_gt")  # per page
 CONSISTENCY_KEYS = ("consistency_pred", "consistency_gt", "consistency_ratio_max")  # over the whole set
-PAGE_KEYS = REGION_KEYS + CONSISTENCY_KEYS
-PAGE_HIGHER_IS_BETTER = {"bubble_ciede2000": False, "lettering_dL": False, "fill_ciede2000": False}
+OWNER_KEYS = ("owner_accuracy", "owner_contrast")  # over the whole set
+PAGE_KEYS = REGION_KEYS + CONSISTENCY_KEYS + OWNER_KEYS
+PAGE_HIGHER_IS_BETTER = {"bubble_ciede2000": False, "lettering_dL": False, "fill_ciede2000": False,
+                         "owner_accuracy": True}
 
 
 class Fill(NamedTuple):
@@ -169,6 +180,27 @@ def consistency(fills: Sequence[Fill]) -> Dict[str, Dict[str, float]]:
     return result
 
 
+def owners(fills: Sequence[Fill]) -> Dict[str, Optional[float]]:
+    """Who wears what (module docstring): ``{"owner_accuracy": share, "owner_contrast": ratio}``,
+    both None with fewer than two characters (the contrast also when the truth's characters all
+    wear one color)."""
+    names = sorted({f.character for f in fills})
+    if len(names) < 2:
+        return {"owner_accuracy": None, "owner_contrast": None}
+    pred = np.array([f.pred_ab for f in fills], dtype=np.float64)
+    gt = np.array([f.gt_ab for f in fills], dtype=np.float64)
+    pred -= pred.mean(axis=0)
+    gt -= gt.mean(axis=0)
+    who = np.array([names.index(f.character) for f in fills])
+    gt_means = np.array([gt[who == k].mean(axis=0) for k in range(len(names))])
+    pred_means = np.array([pred[who == k].mean(axis=0) for k in range(len(names))])
+    nearest = ((pred[:, None, :] - gt_means[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    gt_rms = float(np.sqrt(((gt_means - gt_means.mean(axis=0)) ** 2).sum(axis=1).mean()))
+    pred_rms = float(np.sqrt(((pred_means - pred_means.mean(axis=0)) ** 2).sum(axis=1).mean()))
+    return {"owner_accuracy": float((nearest == who).mean()),
+            "owner_contrast": pred_rms / gt_rms if gt_rms > 1e-6 else None}
+
+
 def summarize(page_scores: Sequence[Dict[str, Optional[float]]], fills: Sequence[Fill]
               ) -> Tuple[Dict[str, Optional[float]], Dict[str, Dict[str, float]]]:
     """Means over pages of each region metric (pages without the region left out), and consistency.
@@ -186,4 +218,5 @@ def summarize(page_scores: Sequence[Dict[str, Optional[float]]], fills: Sequence
         summary["consistency_ratio_max"] = float(max(c["pred"] / max(c["gt"], 1e-6) for c in per_character.values()))
     else:
         summary.update(consistency_pred=None, consistency_gt=None, consistency_ratio_max=None)
+    summary.update(owners(fills))
     return summary, per_character

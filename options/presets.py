@@ -59,7 +59,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
     # 60 manga pages per side, trained on crops of the pages at half their width (192 px), and
     # validated on the 8 validation pages (with their masks: bubbles, lettering, fills); the 12
     # test pages are left for the final report. scripts/run_experiment.py's
-    # recipe_descreen_half_gray_fourier_gbplain_noise row, seed 0.
+    # recipe_descreen_half_gray_fourier_gbplain_noise4 row, seed 0.
     "demo_pages": {
         "dataroot": DEMO_PAGES_DATAROOT,
         "name": "demo_pages",

@@ -10,7 +10,8 @@ testMasks, as scripts/build_demo_dataset.py --pages writes; or --masks), pages a
 what a reader looks at: bubble_ciede2000 (bubble interiors against white), lettering_dL (change of
 L* on the lettering), fill_ciede2000 and fill_chroma (characters' fills), and consistency (per
 character, the spread of its fills' mean a*b* over every panel and page, beside the ground
-truth's spread). Without masks one line says they were skipped.
+truth's spread), and owner_accuracy and owner_contrast (who wears what: does each character get
+its own colors, not just some color). Without masks one line says they were skipped.
 
 Paired (--gt): files pair by relative path without extension (pred `a/b.png` with gt `a/b.jpg`);
 leftovers then pair by file name alone where it is unique on both sides. Files without a partner
@@ -73,6 +74,8 @@ DESCRIPTIONS = {
     "consistency_pred": "per character: spread of its fills' mean a*b* over panels and pages",
     "consistency_gt": "the same spread in the ground truth",
     "consistency_ratio_max": "largest per-character spread ratio, prediction / ground truth",
+    "owner_accuracy": "who wears what: placements nearest their own character's true color",
+    "owner_contrast": "how far the characters' colors differ, over the ground truth's (1 = as much)",
 }
 
 

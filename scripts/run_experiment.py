@@ -121,7 +121,7 @@ def kept(name: str, width_flags: Tuple[str, ...] = HALF_WIDTH_TEST) -> Config:
 # One change at a time against `plain`, then combinations. PRESET_CONFIG is the drawings' recipe
 # (options/presets.DRAWINGS_RECIPE); `recipe` is its predecessor, the base of the `recipe_*` rows.
 # On pages, --preset manga trains options/presets.PAGES_RECIPE, which is
-# `recipe_descreen_half_gray_fourier_gbplain_noise` but for the half-width training scale (a --load_size
+# `recipe_descreen_half_gray_fourier_gbplain_noise4` but for the half-width training scale (a --load_size
 # for these pages).
 CONFIGS: Dict[str, Config] = {
     "plain": Config("upstream CycleGAN: LSGAN + cycle + identity 0.5, transposed-conv upsampling", ()),
@@ -603,6 +603,7 @@ def format_table(rows: List[Dict[str, Any]], epochs: int) -> str:
 PAGE_COLUMNS = (("val", "ciede2000", "val CIEDE2000 ↓", 2), ("test", "ciede2000", "CIEDE2000 ↓", 2),
                 ("test", "fill_ciede2000", "fills ↓", 1), ("test", "bubble_ciede2000", "bubbles ↓", 2),
                 ("test", "lettering_dL", "lettering ΔL* ↓", 2), ("test", "consistency_ratio_max", "spread ratio", 2),
+                ("test", "owner_accuracy", "owners ↑", 2),
                 ("test", "fill_chroma_pred", "fill chroma", 1), ("test", "colorfulness_pred", "colorfulness", 1),
                 ("demo", "ciede2000", "drawings 1×", 2), ("demo256", "ciede2000", "drawings 2×", 2))
 

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from evaluation.page_metrics import (LABEL_BUBBLE, LABEL_FILL_BASE, LABEL_LETTERING, Fill, PageMasks, consistency,
-                                     masks_folder_for, region_scores, summarize)
+                                     masks_folder_for, owners, region_scores, summarize)
 from tests.conftest import tiny_flags, write_images
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -182,6 +182,27 @@ def test_consistency_is_the_rms_distance_to_the_centroid():
     summary, _ = summarize([{"bubble_ciede2000": 1.0}, {"bubble_ciede2000": None}], fills)
     assert summary["bubble_ciede2000"] == 1.0  # a page without bubbles does not count
     assert summary["consistency_ratio_max"] == pytest.approx(5.0)
+
+
+def test_owner_metrics_know_who_wears_what():
+    truth = {"dee": (0.0, -20.0), "dey": (-10.0, 20.0), "priya": (20.0, 5.0)}
+    placements = [(name, ab) for name, ab in truth.items() for _ in range(2)]
+    # Everyone's true colors under one shared cast: the cast does not count.
+    cast = [Fill(name, (ab[0] + 3.0, ab[1] + 7.0), ab) for name, ab in placements]
+    assert owners(cast) == {"owner_accuracy": pytest.approx(1.0), "owner_contrast": pytest.approx(1.0)}
+    # Half as strong, same directions: all owned right, half the contrast.
+    faint = [Fill(name, (ab[0] / 2, ab[1] / 2), ab) for name, ab in placements]
+    assert owners(faint) == {"owner_accuracy": pytest.approx(1.0), "owner_contrast": pytest.approx(0.5)}
+    # One color for everyone: no contrast, and only the character nearest the average is owned right.
+    one = [Fill(name, (4.0, 4.0), ab) for name, ab in placements]
+    result = owners(one)
+    assert result["owner_contrast"] == pytest.approx(0.0) and result["owner_accuracy"] == pytest.approx(1 / 3)
+    # dee's and dey's colors swapped: both wrong, priya right.
+    swapped = {"dee": truth["dey"], "dey": truth["dee"], "priya": truth["priya"]}
+    assert owners([Fill(n, swapped[n], ab) for n, ab in placements])["owner_accuracy"] == pytest.approx(1 / 3)
+    assert owners([Fill("dee", (1.0, 1.0), (2.0, 2.0))]) == {"owner_accuracy": None, "owner_contrast": None}
+    summary, _ = summarize([], cast)
+    assert summary["owner_accuracy"] == pytest.approx(1.0)
 
 
 def test_masks_folder_sits_beside_the_ground_truth():
