@@ -195,10 +195,9 @@ def owners(fills: Sequence[Fill]) -> Dict[str, Optional[float]]:
     gt_means = np.array([gt[who == k].mean(axis=0) for k in range(len(names))])
     pred_means = np.array([pred[who == k].mean(axis=0) for k in range(len(names))])
     nearest = ((pred[:, None, :] - gt_means[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
-    gt_rms = float(np.sqrt(((gt_means - gt_means.mean(axis=0)) ** 2).sum(axis=1).mean()))
-    pred_rms = float(np.sqrt(((pred_means - pred_means.mean(axis=0)) ** 2).sum(axis=1).mean()))
+    gt_rms = _spread(gt_means)
     return {"owner_accuracy": float((nearest == who).mean()),
-            "owner_contrast": pred_rms / gt_rms if gt_rms > 1e-6 else None}
+            "owner_contrast": _spread(pred_means) / gt_rms if gt_rms > 1e-6 else None}
 
 
 def summarize(page_scores: Sequence[Dict[str, Optional[float]]], fills: Sequence[Fill]
